@@ -1,0 +1,3 @@
+from acquis.cli.main import main
+
+main()

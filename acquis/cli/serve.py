@@ -1,0 +1,80 @@
+"""`acquis serve` (web + in-process worker) and `acquis worker` (deliveries only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+import click
+
+from acquis.cli import runtime as cli_runtime
+from acquis.cli.errors import friendly
+from acquis.core.runtime import configure_logging
+from acquis.core.worker import Worker
+
+log = logging.getLogger("acquis.serve")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@friendly
+def serve(host: str, port: int, threads: int) -> None:
+    """Run the service: creates and migrates the database on first start, delivers in-process."""
+    import waitress
+
+    from acquis.web.app import create_app
+
+    rt = cli_runtime.get(upgrade=True)
+    configure_logging(rt.settings.log_level)
+    if "ACQUIS_PUBLIC_URL" not in os.environ:
+        # Badges carry this URL for good: without a setting, use the address being served.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        rt.settings = dataclasses.replace(rt.settings, public_url=f"http://{shown}:{port}")
+        if shown != host:
+            log.warning("set ACQUIS_PUBLIC_URL: badges issued now point to %s", rt.settings.public_url)
+    if rt.settings.worker == "inprocess":
+        rt.worker = Worker(rt.db, rt.host, rt.settings.public_url)
+        rt.worker.start_thread()
+    app = create_app(rt)
+    click.echo(f"acquis listening on http://{host}:{port} (public URL {rt.settings.public_url})")
+    click.echo(f"instance folder: {rt.settings.instance_path}; deliveries: {rt.settings.worker}")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="acquis")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Deliver what is due, then exit.")
+@click.option(
+    "--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between polls."
+)
+@friendly
+def worker(once: bool, poll: float) -> None:
+    """Deliver the outbox (badges, pushes to other systems) in this process."""
+    rt = cli_runtime.get()
+    configure_logging(rt.settings.log_level)
+    w = Worker(rt.db, rt.host, rt.settings.public_url, poll_interval=poll)
+    if once:
+        total = 0
+        while (n := w.deliverer.run_once()) > 0:
+            total += n
+        click.echo(f"delivered {total} message(s)")
+        return
+    stop = threading.Event()
+
+    def _stop(*_: Any) -> None:
+        stop.set()
+        w.stop(timeout=0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    w.run()
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)
+    cli.add_command(worker)

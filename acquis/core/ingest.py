@@ -1,0 +1,190 @@
+"""The pipeline from completion facts to validations and awards, in one transaction per batch.
+
+Stored once: completions are inserted with ON CONFLICT DO NOTHING on their two unique keys
+(sender's statement id, content hash), and only the rows actually inserted go on to the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session
+
+from acquis.core import outbox
+from acquis.core.adapters import enabled_names
+from acquis.core.models import Activity, Completion, Learner, LearnerIdentifier, utcnow
+from acquis.core.plugins import PluginHost
+from acquis.core.rules import Catalogue, Engine
+from acquis.core.sql import insert_ignore, insert_ignore_returning, lock_learners
+from acquis.core.xapi import CompletionFact
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: int
+    duplicates: int
+
+
+def resolve_learners(
+    session: Session, establishment_id: int, facts: Sequence[CompletionFact]
+) -> dict[tuple[str, str], int]:
+    """Learner ids by (system, value), creating the learners seen for the first time."""
+    wanted = {(f.identifier_system, f.identifier_value): f for f in facts}
+    found: dict[tuple[str, str], int] = {}
+    keys = list(wanted)
+    for chunk_start in range(0, len(keys), 500):
+        chunk = keys[chunk_start : chunk_start + 500]
+        for system, value, learner_id in session.execute(
+            select(LearnerIdentifier.system, LearnerIdentifier.value, LearnerIdentifier.learner_id).where(
+                LearnerIdentifier.establishment_id == establishment_id,
+                tuple_(LearnerIdentifier.system, LearnerIdentifier.value).in_(chunk),
+            )
+        ):
+            found[(system, value)] = learner_id
+    for key in keys:
+        if key in found:
+            continue
+        fact = wanted[key]
+        # A concurrent batch may create the same learner: the identifier's unique key decides,
+        # and the loser's learner row goes away with its savepoint.
+        with session.begin_nested() as sp:
+            learner = Learner(
+                establishment_id=establishment_id,
+                display_name=fact.learner_name,
+                email=fact.learner_email,
+            )
+            session.add(learner)
+            session.flush()
+            inserted = session.execute(
+                insert_ignore(session, LearnerIdentifier.__table__).returning(LearnerIdentifier.id),  # type: ignore[arg-type]
+                [
+                    {
+                        "establishment_id": establishment_id,
+                        "learner_id": learner.id,
+                        "system": key[0],
+                        "value": key[1],
+                    }
+                ],
+            ).first()
+            if inserted is None:
+                sp.rollback()
+        if inserted is None:
+            existing = session.scalar(
+                select(LearnerIdentifier.learner_id).where(
+                    LearnerIdentifier.establishment_id == establishment_id,
+                    LearnerIdentifier.system == key[0],
+                    LearnerIdentifier.value == key[1],
+                )
+            )
+            assert existing is not None
+            found[key] = existing
+        else:
+            found[key] = learner.id
+    return found
+
+
+def resolve_activities(
+    session: Session, establishment_id: int, facts: Sequence[CompletionFact]
+) -> dict[str, int]:
+    wanted = {f.activity_id: f for f in facts}
+    ids = list(wanted)
+    found: dict[str, int] = {}
+
+    unnamed: list[int] = []
+
+    def _load(chunk: list[str]) -> None:
+        for source_id, activity_id, name in session.execute(
+            select(Activity.source_id, Activity.id, Activity.name).where(
+                Activity.establishment_id == establishment_id, Activity.source_id.in_(chunk)
+            )
+        ):
+            found[source_id] = activity_id
+            if not name and wanted[source_id].activity_name:
+                unnamed.append(activity_id)  # tagged before any statement named it
+
+    for i in range(0, len(ids), 500):
+        _load(ids[i : i + 500])
+    missing = [s for s in ids if s not in found]
+    if missing:
+        now = utcnow()
+        session.execute(
+            insert_ignore(session, Activity.__table__),  # type: ignore[arg-type]
+            [
+                {
+                    "establishment_id": establishment_id,
+                    "source_id": s,
+                    "name": wanted[s].activity_name,
+                    "kind": wanted[s].activity_type,
+                    "course_ref": wanted[s].course_ref,
+                    "created_at": now,
+                }
+                for s in missing
+            ],
+        )
+        for i in range(0, len(missing), 500):
+            _load(missing[i : i + 500])
+    by_id = {v: k for k, v in found.items()}
+    for activity_id in unnamed:
+        fact = wanted[by_id[activity_id]]
+        session.execute(
+            update(Activity)
+            .where(Activity.id == activity_id)
+            .values(name=fact.activity_name, kind=fact.activity_type, course_ref=fact.course_ref)
+        )
+    return found
+
+
+def ingest(
+    session: Session,
+    host: PluginHost,
+    establishment_id: int,
+    facts: Sequence[CompletionFact],
+    catalogue: Catalogue | None = None,
+) -> IngestResult:
+    """Store ``facts`` once and apply the rules to what is new, in the caller's transaction."""
+    if not facts:
+        return IngestResult(0, 0)
+    learners = resolve_learners(session, establishment_id, facts)
+    activities = resolve_activities(session, establishment_id, facts)
+    now = utcnow()
+    rows = [
+        {
+            "establishment_id": establishment_id,
+            "learner_id": learners[(f.identifier_system, f.identifier_value)],
+            "activity_id": activities[f.activity_id],
+            "state": f.state,
+            "grade": f.grade,
+            "occurred_at": f.occurred_at,
+            "received_at": now,
+            "source_id": f.source_id,
+            "content_hash": f.content_hash,
+        }
+        for f in facts
+    ]
+    inserted = insert_ignore_returning(
+        session,
+        Completion.__table__,  # type: ignore[arg-type]
+        rows,
+        Completion.id,
+        Completion.learner_id,
+        Completion.activity_id,
+    )
+    if inserted:
+        lock_learners(session, (r.learner_id for r in inserted))
+        enabled = enabled_names(session, establishment_id)
+        if host.implementers("activity_completed") & enabled:
+            for r in inserted:
+                outbox.broadcast(
+                    session,
+                    host,
+                    establishment_id,
+                    enabled,
+                    "activity_completed",
+                    {"completion_id": r.id},
+                    str(r.id),
+                )
+        engine = Engine(session, host, establishment_id, catalogue)
+        engine.on_completions((r.learner_id, r.activity_id) for r in inserted)
+    return IngestResult(stored=len(inserted), duplicates=len(facts) - len(inserted))

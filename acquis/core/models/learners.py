@@ -1,0 +1,39 @@
+"""Learners and the identifiers each system knows them by (Moodle user id, LTI sub, INE, email)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from acquis.core.models.base import Base, UTCDateTime, utcnow
+
+
+class Learner(Base):
+    __tablename__ = "learner"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(
+        ForeignKey("establishment.id", ondelete="CASCADE"), index=True
+    )
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    identifiers: Mapped[list[LearnerIdentifier]] = relationship(back_populates="learner")
+
+
+class LearnerIdentifier(Base):
+    """``system`` names the namespace: ``xapi:<homePage>``, ``lti:<issuer>``, ``pegase:ine``…"""
+
+    __tablename__ = "learner_identifier"
+    __table_args__ = (UniqueConstraint("establishment_id", "system", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id", ondelete="CASCADE"))
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"), index=True)
+    system: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+    learner: Mapped[Learner] = relationship(back_populates="identifiers")

@@ -1,0 +1,77 @@
+"""Facts and decisions about learners: completions (immutable) and validations (with a status)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from acquis.core.models.base import Base, UTCDateTime, utcnow
+
+COMPLETION_STATES = ("completed", "passed", "failed", "incomplete")
+
+
+class Completion(Base):
+    """One statement about one learner and one activity, stored once.
+
+    Deduplicated twice: by the sender's statement id when it gives one, and by a hash of the
+    statement's content, because Moodle's logstore_xapi sends no statement id and may resend.
+    """
+
+    __tablename__ = "completion"
+    __table_args__ = (
+        UniqueConstraint("establishment_id", "content_hash"),
+        UniqueConstraint("establishment_id", "source_id"),
+        Index("ix_completion_learner_activity", "learner_id", "activity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id", ondelete="CASCADE"))
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"))
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    grade: Mapped[float | None] = mapped_column(Float)  # scaled 0..1
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    source_id: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+VALIDATION_STATUSES = (
+    "awaiting_previous",  # evidence is there, the previous level is not yet validated
+    "pending_approval",  # the badge class needs a jury decision
+    "validated",
+    "rejected",
+    "revoked",
+)
+
+
+class Validation(Base):
+    """Learner reached a competency level — or is on the way, as ``status`` says.
+
+    One row per (learner, level): its status moves, and every move is kept in ``history`` so
+    nothing is silently deleted.
+    """
+
+    __tablename__ = "validation"
+    __table_args__ = (
+        UniqueConstraint("learner_id", "level_id"),
+        Index("ix_validation_establishment_status", "establishment_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id", ondelete="CASCADE"))
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"))
+    competency_id: Mapped[int] = mapped_column(ForeignKey("competency.id", ondelete="CASCADE"))
+    level_id: Mapped[int] = mapped_column(ForeignKey("level.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(24))
+    method: Mapped[str] = mapped_column(String(16), default="rule")  # rule, jury, partner, facets
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("validation_rule.id", ondelete="SET NULL"))
+    evidence: Mapped[list[int]] = mapped_column(JSON, default=list)  # completion ids
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -1,0 +1,83 @@
+"""Writing to the outbox: in the caller's transaction, idempotent by ``dedupe_key``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from acquis.core.models import OutboxMessage, utcnow
+from acquis.core.plugins import PluginHost
+from acquis.core.sql import insert_ignore
+
+EMIT_BADGE = "emit_badge"
+BROADCAST_TOPICS = (
+    "activity_completed",
+    "competency_validated",
+    "validation_revoked",
+    "badge_emitted",
+    "badge_revoked",
+)
+
+
+def enqueue_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
+    now = utcnow()
+    values = [
+        {
+            "establishment_id": r["establishment_id"],
+            "topic": r["topic"],
+            "plugin": r.get("plugin"),
+            "payload": r["payload"],
+            "dedupe_key": r["dedupe_key"],
+            "status": "pending",
+            "attempts": 0,
+            "outcome_unknown": False,
+            "available_at": now,
+            "created_at": now,
+        }
+        for r in rows
+    ]
+    if values:
+        session.execute(insert_ignore(session, OutboxMessage.__table__), values)  # type: ignore[arg-type]
+
+
+def emit(session: Session, establishment_id: int, award_id: int) -> None:
+    enqueue_many(
+        session,
+        [
+            {
+                "establishment_id": establishment_id,
+                "topic": EMIT_BADGE,
+                "payload": {"award_id": award_id},
+                "dedupe_key": f"{EMIT_BADGE}:{award_id}",
+            }
+        ],
+    )
+
+
+def broadcast(
+    session: Session,
+    host: PluginHost,
+    establishment_id: int,
+    enabled: frozenset[str],
+    topic: str,
+    payload: dict[str, Any],
+    ref: str,
+) -> None:
+    """One message per enabled adapter implementing ``topic``; ``ref`` names the fact."""
+    assert topic in BROADCAST_TOPICS, topic
+    targets = sorted(host.implementers(topic) & enabled)
+    enqueue_many(
+        session,
+        [
+            {
+                "establishment_id": establishment_id,
+                "topic": topic,
+                "plugin": plugin,
+                "payload": payload,
+                "dedupe_key": f"{topic}:{plugin}:{ref}",
+            }
+            for plugin in targets
+        ],
+    )

@@ -1,0 +1,55 @@
+"""Everything a process needs, built once: settings, database, plugins and (maybe) a worker.
+
+The web app keeps it in ``app.extensions["acquis"]``; plugins that serve pages read it from
+there, so no module-level global holds a database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from acquis.core import crypto, migrate
+from acquis.core.db import Database
+from acquis.core.plugins import PluginHost
+from acquis.core.settings import Settings
+from acquis.core.worker import Worker
+
+EXTENSION_KEY = "acquis"
+
+
+def configure_logging(level: str) -> None:
+    """Logs for long-running processes (serve, worker); CLI one-shots keep WARNING and above."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    host: PluginHost
+    worker: Worker | None = field(default=None)
+
+    def notify(self) -> None:
+        """Something was enqueued: let the in-process worker look now rather than at its next poll."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.db.dispose()
+
+
+def build(
+    settings: Settings | None = None,
+    host: PluginHost | None = None,
+    upgrade: bool = False,
+) -> Runtime:
+    settings = settings or Settings.from_env()
+    crypto.configure(crypto.load_keys(settings, create=True))
+    db = Database(settings)
+    if upgrade:
+        migrate.upgrade(db.engine)
+    return Runtime(settings=settings, db=db, host=host or PluginHost())

@@ -1,0 +1,65 @@
+"""Configuration read from the environment, so embedded and scaled mode run the same code."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acquis.core.errors import ConfigurationError
+
+ENV_PREFIX = "ACQUIS_"
+
+
+def default_instance_path() -> Path:
+    """A per-user folder, following XDG so that packaged installs do not write into site-packages."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "acquis"
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    public_url: str
+    # Comma-separated Fernet keys, newest first; read from the environment or the instance folder,
+    # never from the database, so a database dump alone reveals no secret.
+    secret_keys: tuple[str, ...] = field(repr=False, default=())
+    worker: str = "inprocess"  # "inprocess", "none" (deliveries run by `acquis worker`) or "celery"
+    max_body_bytes: int = 5 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        instance = Path(env.get(f"{ENV_PREFIX}INSTANCE_PATH") or default_instance_path())
+        instance = instance.expanduser().resolve()
+        db_url = env.get(f"{ENV_PREFIX}DATABASE_URL") or f"sqlite:///{instance / 'acquis.db'}"
+        if db_url.startswith("postgres://"):  # the form Heroku-style platforms hand out
+            db_url = "postgresql+psycopg://" + db_url[len("postgres://") :]
+        elif db_url.startswith("postgresql://"):
+            db_url = "postgresql+psycopg://" + db_url[len("postgresql://") :]
+        keys = tuple(k.strip() for k in env.get(f"{ENV_PREFIX}SECRET_KEYS", "").split(",") if k.strip())
+        worker = env.get(f"{ENV_PREFIX}WORKER", "inprocess")
+        if worker not in {"inprocess", "none", "celery"}:
+            raise ConfigurationError(f"{ENV_PREFIX}WORKER={worker!r}: use 'inprocess', 'none' or 'celery'")
+        try:
+            max_body = int(env.get(f"{ENV_PREFIX}MAX_BODY_BYTES", str(5 * 1024 * 1024)))
+        except ValueError as exc:
+            raise ConfigurationError(f"{ENV_PREFIX}MAX_BODY_BYTES must be a number of bytes") from exc
+        public_url = env.get(f"{ENV_PREFIX}PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+        if not public_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"{ENV_PREFIX}PUBLIC_URL must start with http:// or https://")
+        return cls(
+            instance_path=instance,
+            database_url=db_url,
+            public_url=public_url,
+            secret_keys=keys,
+            worker=worker,
+            max_body_bytes=max_body,
+            log_level=env.get(f"{ENV_PREFIX}LOG_LEVEL", "INFO").upper(),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

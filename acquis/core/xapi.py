@@ -1,0 +1,244 @@
+"""xAPI statements → completion facts.
+
+Accepts what Moodle's logstore_xapi sends (a JSON array, actor ``account{homePage, name}``,
+object id ``<wwwroot>/mod/<mod>/view.php?id=<cmid>``, no statement id) and any conformant LRS
+client. Every statement of a batch is checked before anything is stored, and an error names
+the field, e.g. ``statements[2].actor.account.name``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from acquis.core.errors import InvalidInput
+
+VERB_COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
+VERB_PASSED = "http://adlnet.gov/expapi/verbs/passed"
+VERB_FAILED = "http://adlnet.gov/expapi/verbs/failed"
+VERB_UNCOMPLETED = "https://xapi.edlm/profiles/edlm-lms/concepts/verbs/uncompleted"
+COMPLETION_VERBS = {VERB_COMPLETED, VERB_PASSED, VERB_FAILED, VERB_UNCOMPLETED}
+
+COURSE_TYPES = {
+    "https://w3id.org/xapi/cmi5/activitytype/course",
+    "http://adlnet.gov/expapi/activities/course",
+}
+_IRI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class CompletionFact:
+    """One completion statement, reduced to what the pipeline needs."""
+
+    statement_id: str  # the sender's id, or one derived from the content (stable across resends)
+    source_id: str | None  # the sender's id only
+    content_hash: str
+    identifier_system: str
+    identifier_value: str
+    learner_name: str
+    learner_email: str | None
+    activity_id: str
+    activity_name: str
+    activity_type: str | None
+    course_ref: str | None
+    state: str  # completed, passed, failed, incomplete
+    grade: float | None
+    occurred_at: datetime
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput("must be a JSON object", field=where)
+    return value
+
+
+def _str(value: Any, where: str, max_len: int = 1024) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("must be a non-empty string", field=where)
+    if len(value) > max_len:
+        raise InvalidInput(f"longer than {max_len} characters", field=where)
+    return value
+
+
+def _iri(value: Any, where: str) -> str:
+    text = _str(value, where)
+    if not _IRI_RE.match(text):
+        raise InvalidInput(
+            "must be an IRI (e.g. https://moodle.example.fr/mod/quiz/view.php?id=3)", field=where
+        )
+    return text
+
+
+def _lang_map_first(value: Any) -> str:
+    if isinstance(value, dict):
+        for preferred in ("fr", "fr-FR", "en", "en-US"):
+            if isinstance(value.get(preferred), str):
+                return str(value[preferred])
+        for v in value.values():
+            if isinstance(v, str):
+                return v
+    return ""
+
+
+def _timestamp(value: Any, where: str) -> datetime:
+    text = _str(value, where, 64)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput("must be an ISO 8601 timestamp", field=where) from None
+    if parsed.tzinfo is None:
+        raise InvalidInput("must carry a timezone (e.g. 2026-01-31T10:00:00Z)", field=where)
+    return parsed.astimezone(UTC)
+
+
+def _actor(actor: dict[str, Any], where: str) -> tuple[str, str, str | None]:
+    if actor.get("objectType", "Agent") != "Agent":
+        raise InvalidInput(
+            "only an Agent (one learner) can complete an activity", field=f"{where}.objectType"
+        )
+    if "account" in actor:
+        account = _obj(actor["account"], f"{where}.account")
+        home = _iri(account.get("homePage"), f"{where}.account.homePage").rstrip("/")
+        name = _str(account.get("name"), f"{where}.account.name", 255)
+        return f"xapi:{home}", name, None
+    if "mbox" in actor:
+        mbox = _str(actor["mbox"], f"{where}.mbox", 320)
+        if not mbox.startswith("mailto:") or "@" not in mbox:
+            raise InvalidInput("must be mailto:address", field=f"{where}.mbox")
+        email = mbox[len("mailto:") :].strip().lower()
+        return "email", email, email
+    if "mbox_sha1sum" in actor:
+        digest = _str(actor["mbox_sha1sum"], f"{where}.mbox_sha1sum", 40)
+        if not re.fullmatch(r"[0-9a-f]{40}", digest):
+            raise InvalidInput("must be 40 lowercase hex digits", field=f"{where}.mbox_sha1sum")
+        return "mbox_sha1sum", digest, None
+    if "openid" in actor:
+        return "openid", _iri(actor["openid"], f"{where}.openid"), None
+    raise InvalidInput("needs an identifier: account, mbox, mbox_sha1sum or openid", field=where)
+
+
+def _grade(result: dict[str, Any], where: str) -> float | None:
+    score = result.get("score")
+    if score is None:
+        return None
+    score = _obj(score, f"{where}.score")
+    if "scaled" in score:
+        scaled = score["scaled"]
+        if not isinstance(scaled, int | float) or isinstance(scaled, bool) or not -1 <= scaled <= 1:
+            raise InvalidInput("must be a number from -1 to 1", field=f"{where}.score.scaled")
+        return float(scaled)
+    raw, lo, hi = score.get("raw"), score.get("min", 0), score.get("max")
+    if raw is None or hi is None:
+        return None
+    for key, v in (("raw", raw), ("min", lo), ("max", hi)):
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise InvalidInput("must be a number", field=f"{where}.score.{key}")
+    if hi <= lo or not lo <= raw <= hi:
+        raise InvalidInput("needs min <= raw <= max and min < max", field=f"{where}.score")
+    return float((raw - lo) / (hi - lo))
+
+
+def content_hash(statement: dict[str, Any]) -> str:
+    """A hash of what the statement says, ignoring what an LRS adds (id, stored, authority)."""
+    core = {k: v for k, v in statement.items() if k not in ("id", "stored", "authority", "version")}
+    return hashlib.sha256(
+        json.dumps(core, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def parse_statement(statement: Any, where: str, received_at: datetime) -> CompletionFact | None:
+    """The completion fact in ``statement``, None when it is a valid statement of another kind."""
+    st = _obj(statement, where)
+    source_id: str | None = None
+    if "id" in st:
+        raw_id = _str(st["id"], f"{where}.id", 64)
+        try:
+            source_id = str(uuid.UUID(raw_id))
+        except ValueError:
+            raise InvalidInput("must be a UUID", field=f"{where}.id") from None
+    actor = _obj(st.get("actor"), f"{where}.actor")
+    system, value, email = _actor(actor, f"{where}.actor")
+    verb = _obj(st.get("verb"), f"{where}.verb")
+    verb_id = _iri(verb.get("id"), f"{where}.verb.id")
+    obj = _obj(st.get("object"), f"{where}.object")
+    if obj.get("objectType", "Activity") != "Activity":
+        if verb_id in COMPLETION_VERBS:
+            raise InvalidInput("a completion must be about an Activity", field=f"{where}.object.objectType")
+        return None
+    activity_id = _iri(obj.get("id"), f"{where}.object.id")
+    result = _obj(st.get("result", {}), f"{where}.result")
+    success = result.get("success")
+    if success is not None and not isinstance(success, bool):
+        raise InvalidInput("must be true or false", field=f"{where}.result.success")
+    grade = _grade(result, f"{where}.result")
+    occurred = _timestamp(st["timestamp"], f"{where}.timestamp") if "timestamp" in st else received_at
+    context = _obj(st.get("context", {}), f"{where}.context")
+    if verb_id not in COMPLETION_VERBS:
+        return None
+
+    if verb_id == VERB_UNCOMPLETED:
+        state = "incomplete"
+    elif verb_id == VERB_PASSED:
+        state = "passed"
+    elif verb_id == VERB_FAILED:
+        state = "failed"
+    elif success is True:
+        state = "passed"
+    elif success is False:
+        state = "failed"  # "completed" with success = false is a fail, not a completion
+    else:
+        state = "completed"
+
+    definition = obj.get("definition") if isinstance(obj.get("definition"), dict) else {}
+    assert isinstance(definition, dict)
+    course_ref = None
+    parents = (
+        (context.get("contextActivities") or {}).get("parent")
+        if isinstance(context.get("contextActivities"), dict)
+        else None
+    )
+    if isinstance(parents, list):
+        for parent in parents:
+            if isinstance(parent, dict) and (parent.get("definition") or {}).get("type") in COURSE_TYPES:
+                course_ref = parent.get("id") if isinstance(parent.get("id"), str) else None
+    digest = content_hash(st)
+    statement_id = source_id or str(uuid.UUID(digest[:32]))
+    return CompletionFact(
+        statement_id=statement_id,
+        source_id=source_id,
+        content_hash=digest,
+        identifier_system=system,
+        identifier_value=value,
+        learner_name=_lang_map_first(actor.get("name"))
+        if isinstance(actor.get("name"), dict)
+        else str(actor.get("name") or "")[:255],
+        learner_email=email,
+        activity_id=activity_id,
+        activity_name=_lang_map_first(definition.get("name"))[:512],
+        activity_type=definition.get("type") if isinstance(definition.get("type"), str) else None,
+        course_ref=course_ref,
+        state=state,
+        grade=grade,
+        occurred_at=occurred,
+    )
+
+
+def parse_batch(body: Any, received_at: datetime) -> list[CompletionFact | None]:
+    """A statement or an array of statements, all checked before any is used."""
+    if isinstance(body, dict):
+        statements: list[Any] = [body]
+        prefix = "statement"
+        return [parse_statement(statements[0], prefix, received_at)]
+    if not isinstance(body, list):
+        raise InvalidInput("the body must be a statement or an array of statements", field="body")
+    if not body:
+        raise InvalidInput("the array of statements is empty", field="body")
+    if len(body) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} statements per request", field="body")
+    return [parse_statement(s, f"statements[{i}]", received_at) for i, s in enumerate(body)]

@@ -1,0 +1,50 @@
+"""Hook implementations of the native issuer (entry point ``openbadges``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acquis.core.events import AdapterContext, AdapterSpec, AwardEvent, EmissionReceipt
+from acquis.core.hookspecs import hookimpl
+from acquis.plugins.openbadges import recipient, urls
+
+NAME = "openbadges"
+
+
+@hookimpl
+def adapter_spec() -> AdapterSpec:
+    return AdapterSpec(
+        name=NAME,
+        title="Open Badges 2.0 (native issuer)",
+        description=(
+            "Issues Open Badges 2.0 with hosted verification at this server's public URL; "
+            "needs no external service."
+        ),
+        emits_badges=True,
+        priority=1000,
+    )
+
+
+def _receipt(ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt:
+    kind, plain = recipient.plain_identity(award.learner, ctx.public_url)
+    hashed = recipient.hashed(kind, plain)
+    return EmissionReceipt(
+        emitter=NAME,
+        external_id=award.public_id,
+        url=urls.assertion(ctx.public_url, award.public_id),
+        data={"recipient_type": hashed.type, "identity": hashed.identity, "salt": hashed.salt},
+    )
+
+
+@hookimpl
+def emit_badge(ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt:
+    # Issuing natively is publishing the assertion at its URL: the core records the receipt,
+    # and the assertion is served from it. Nothing remote, so nothing to reconcile.
+    return _receipt(ctx, award)
+
+
+@hookimpl
+def web_blueprints() -> list[Any]:
+    from acquis.plugins.openbadges.web import bp
+
+    return [bp]

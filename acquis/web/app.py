@@ -1,0 +1,31 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from acquis.core.runtime import EXTENSION_KEY, Runtime
+from acquis.web import health, statements
+
+
+def create_app(runtime: Runtime) -> Flask:
+    app = Flask("acquis")
+    app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_body_bytes
+    app.extensions[EXTENSION_KEY] = runtime
+    app.register_blueprint(health.bp)
+    app.register_blueprint(statements.bp)
+    for blueprint in runtime.host.blueprints():
+        app.register_blueprint(blueprint)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        response = jsonify(error=exc.name, message=exc.description)
+        response.status_code = exc.code or 500
+        if exc.code == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="acquis"'
+        return response
+
+    return app

@@ -1,0 +1,1 @@
+"""Alembic migrations of the acquis database (shipped inside the package as acquis.migrations)."""
