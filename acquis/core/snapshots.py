@@ -45,7 +45,7 @@ def learner_ref(session: Session, learner_id: int) -> LearnerRef:
         select(LearnerIdentifier.system, LearnerIdentifier.value).where(
             LearnerIdentifier.learner_id == learner_id
         )
-    ).tuples()
+    )
     idents = {system: value for system, value in rows}
     return LearnerRef(learner.id, learner.display_name, learner.email, idents)
 
