@@ -57,7 +57,9 @@ def ensure_postgres() -> None:
     if versions and shutil.which("pg_ctlcluster"):
         subprocess.run(
             ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
-            check=False, capture_output=True, timeout=60,
+            check=False,
+            capture_output=True,
+            timeout=60,
         )
         for _ in range(30):
             if _pg_reachable(PG_ADMIN_URL):

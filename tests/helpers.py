@@ -43,7 +43,9 @@ def statement(
     home: str = MOODLE,
 ) -> dict[str, Any]:
     """A statement as logstore_xapi sends it, varied by learner, module and result."""
-    st = copy.deepcopy(reference_statement("module-uncompleted" if verb == "uncompleted" else "module-completed"))
+    st = copy.deepcopy(
+        reference_statement("module-uncompleted" if verb == "uncompleted" else "module-completed")
+    )
     st["actor"]["account"] = {"homePage": home, "name": user}
     st["actor"]["name"] = f"Learner {user}"
     st["object"]["id"] = f"{home}/mod/book/view.php?id={cmid}"

@@ -173,7 +173,9 @@ class Engine:
         learners = {learner for learner, _ in pairs}
         comps = {comp for _, comp in pairs}
         latest = self._latest_completions(learners, comps)
-        level_ids = [lv for comp in comps for _, lv in self.cat.levels_by_comp.get(comp, [])]
+        # A parent's levels depend on all its facets, not only on those that just changed.
+        with_facets = comps | {f for comp in comps for f in self.cat.children.get(comp, ())}
+        level_ids = [lv for comp in with_facets for _, lv in self.cat.levels_by_comp.get(comp, [])]
         existing: dict[tuple[int, int], Validation] = {}
         if level_ids:
             for v in self.session.scalars(

@@ -6,10 +6,9 @@ there, so no module-level global holds a database.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
-from acquis.core import crypto, migrate
+from acquis.core import crypto, logs, migrate
 from acquis.core.db import Database
 from acquis.core.plugins import PluginHost
 from acquis.core.settings import Settings
@@ -20,8 +19,7 @@ EXTENSION_KEY = "acquis"
 
 def configure_logging(level: str) -> None:
     """Logs for long-running processes (serve, worker); CLI one-shots keep WARNING and above."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    logs.install(level)
 
 
 @dataclass

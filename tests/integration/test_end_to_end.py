@@ -138,7 +138,9 @@ def test_wrong_or_foreign_credentials_store_nothing(live: Any, runtime: Runtime)
         ([], "body"),
     ],
 )
-def test_malformed_statement_is_400_naming_the_field(live: Any, runtime: Runtime, body: Any, field: str) -> None:
+def test_malformed_statement_is_400_naming_the_field(
+    live: Any, runtime: Runtime, body: Any, field: str
+) -> None:
     base, tenant, _ = live
     response = _post(base, "univ-a", (tenant.cred.key, tenant.cred.secret), body)
     assert response.status_code == 400
@@ -163,7 +165,9 @@ def test_invalid_json_and_wrong_content_type(live: Any, runtime: Runtime) -> Non
     base, tenant, _ = live
     auth = (tenant.cred.key, tenant.cred.secret)
     url = f"{base}/e/univ-a/xapi/statements"
-    bad_json = requests.post(url, data="{nope", auth=auth, headers={"Content-Type": "application/json"}, timeout=10)
+    bad_json = requests.post(
+        url, data="{nope", auth=auth, headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert bad_json.status_code == 400 and bad_json.json()["field"] == "body"
     form = requests.post(url, data="a=b", auth=auth, timeout=10)
     assert form.status_code == 400 and form.json()["field"] == "Content-Type"
