@@ -36,6 +36,11 @@ from acquis.core.models import (
 )
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+# Column lengths the checks must respect, or PostgreSQL refuses the row after validation passed.
+LEVEL_CODE_MAX = 64
+FRAMEWORK_TITLE_MAX = 255
+BADGE_NAME_MAX = 255
+URI_MAX = 512
 
 
 def slugify(label: str) -> str:
@@ -61,6 +66,10 @@ def _code(value: Any, where: str) -> str:
     return code
 
 
+def _uri(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where, URI_MAX)
+
+
 def parse_scale(raw: Any, where: str = "scale") -> tuple[list[dict[str, Any]], int | None]:
     """The scale as [{rank, code, label}] and the pass rank (None for progressive badges)."""
     if raw is None:
@@ -78,16 +87,26 @@ def parse_scale(raw: Any, where: str = "scale") -> tuple[list[dict[str, Any]], i
     for i, level in enumerate(levels):
         if isinstance(level, dict):
             label = _text(level.get("label"), f"{where}[{i}].label", 255)
-            code = _code(level.get("code", slugify(label)), f"{where}[{i}].code")
+            code = _code(level.get("code", _level_slug(label)), f"{where}[{i}].code")
+            if len(code) > LEVEL_CODE_MAX:
+                raise InvalidInput(f"longer than {LEVEL_CODE_MAX} characters", field=f"{where}[{i}].code")
         else:
             label = _text(level, f"{where}[{i}]", 255)
-            code = slugify(label)
+            code = _level_slug(label)
         out.append({"rank": start + i, "code": code, "label": label})
     if len({level["code"] for level in out}) != len(out):
         raise InvalidInput("two levels have the same code", field=where)
-    if pass_rank is not None and pass_rank not in {level["rank"] for level in out}:
+    if pass_rank is not None and (
+        not isinstance(pass_rank, int)
+        or isinstance(pass_rank, bool)
+        or pass_rank not in {level["rank"] for level in out}
+    ):
         raise InvalidInput("must be the rank of one of the levels", field=f"{where}.pass")
     return out, pass_rank
+
+
+def _level_slug(label: str) -> str:
+    return slugify(label)[:LEVEL_CODE_MAX].strip("-") or "level"
 
 
 def import_definition(
@@ -96,7 +115,8 @@ def import_definition(
     if not isinstance(data, dict):
         raise InvalidInput("a framework must be a mapping with code, title and competencies")
     code = _code(data.get("code"), "code")
-    title = _text(data.get("title"), "title")
+    title = _text(data.get("title"), "title", FRAMEWORK_TITLE_MAX)
+    uri = _uri(data.get("uri"), "uri")
     scale, pass_rank = parse_scale(data.get("scale"))
     exists = session.scalar(
         select(Framework.id).where(Framework.establishment_id == est.id, Framework.code == code)
@@ -110,7 +130,7 @@ def import_definition(
         description=_text(data.get("description"), "description", 4000, required=False),
         scale=scale,
         pass_rank=pass_rank,
-        uri=data.get("uri"),
+        uri=uri,
     )
     session.add(fw)
     session.flush()
@@ -134,7 +154,7 @@ def import_definition(
             title=_text(raw.get("title"), f"{where}.title"),
             description=_text(raw.get("description"), f"{where}.description", 4000, required=False),
             position=position,
-            uri=raw.get("uri"),
+            uri=_uri(raw.get("uri"), f"{where}.uri"),
         )
         session.add(comp)
         session.flush()
@@ -155,7 +175,7 @@ def import_definition(
                         establishment_id=est.id,
                         competency_id=comp.id,
                         level_id=lv.id,
-                        name=f"{comp.title} — {lv.label}",
+                        name=f"{comp.title} — {lv.label}"[:BADGE_NAME_MAX],
                         description=f"{fw.title}: {comp.title}, level {lv.label}.",
                     )
                 )
@@ -163,15 +183,20 @@ def import_definition(
     blocks = data.get("blocks") or []
     if not isinstance(blocks, list):
         raise InvalidInput("must be a list", field="blocks")
+    block_codes: set[str] = set()
     for i, raw_block in enumerate(blocks):
         if not isinstance(raw_block, dict):
             raise InvalidInput("must be a mapping with code, title and competencies", field=f"blocks[{i}]")
+        bcode = _code(raw_block.get("code"), f"blocks[{i}].code")
+        if bcode in block_codes:
+            raise InvalidInput(f"block code {bcode!r} is used twice", field=f"blocks[{i}].code")
+        block_codes.add(bcode)
         block = Block(
             framework_id=fw.id,
-            code=_code(raw_block.get("code"), f"blocks[{i}].code"),
+            code=bcode,
             title=_text(raw_block.get("title"), f"blocks[{i}].title"),
             position=i + 1,
-            uri=raw_block.get("uri"),
+            uri=_uri(raw_block.get("uri"), f"blocks[{i}].uri"),
         )
         session.add(block)
         session.flush()
@@ -196,7 +221,13 @@ def load_yaml(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
+        position = getattr(exc, "position", None)  # a ReaderError (control character) has no mark
+        if mark is not None:
+            where = f" at line {mark.line + 1}"
+        elif isinstance(position, int):
+            where = f" at line {text.count(chr(10), 0, position) + 1}"
+        else:
+            where = ""
         raise InvalidInput(f"not valid YAML{where}") from None
 
 

@@ -47,6 +47,8 @@ class Settings:
             max_body = int(env.get(f"{ENV_PREFIX}MAX_BODY_BYTES", str(5 * 1024 * 1024)))
         except ValueError as exc:
             raise ConfigurationError(f"{ENV_PREFIX}MAX_BODY_BYTES must be a number of bytes") from exc
+        if max_body <= 0:  # Flask would then refuse every request body with a 413
+            raise ConfigurationError(f"{ENV_PREFIX}MAX_BODY_BYTES must be a positive number of bytes")
         public_url = env.get(f"{ENV_PREFIX}PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{ENV_PREFIX}PUBLIC_URL must start with http:// or https://")

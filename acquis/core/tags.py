@@ -11,6 +11,7 @@ from acquis.core import frameworks
 from acquis.core.errors import InvalidInput, NotFound
 from acquis.core.models import TRIGGERS, Activity, Competency, Establishment, Level, ValidationRule
 from acquis.core.plugins import PluginHost
+from acquis.core.xapi import is_iri
 
 
 def find_level(
@@ -32,7 +33,8 @@ def find_level(
 
 
 def get_or_create_activity(session: Session, est: Establishment, source_id: str, name: str = "") -> Activity:
-    if not source_id.startswith(("http://", "https://")) and ":" not in source_id:
+    # The same rule as for statements' object ids: a tag on anything else could never match.
+    if not is_iri(source_id):
         raise InvalidInput(
             "an activity is named by its URL in the LMS (the xAPI object id)", field="activity"
         )

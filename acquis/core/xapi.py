@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -28,8 +29,13 @@ COURSE_TYPES = {
     "https://w3id.org/xapi/cmi5/activitytype/course",
     "http://adlnet.gov/expapi/activities/course",
 }
-_IRI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+# Used with fullmatch: with match, "$" would also accept a trailing newline.
+_IRI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 MAX_BATCH = 1000
+# Lengths of the columns the parsed values end up in (learner_identifier, learner, activity).
+_IDENTIFIER_MAX = 255
+_ACTIVITY_TYPE_MAX = 255
+_COURSE_REF_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -66,13 +72,18 @@ def _str(value: Any, where: str, max_len: int = 1024) -> str:
     return value
 
 
-def _iri(value: Any, where: str) -> str:
-    text = _str(value, where)
-    if not _IRI_RE.match(text):
+def _iri(value: Any, where: str, max_len: int = 1024) -> str:
+    text = _str(value, where, max_len)
+    if not is_iri(text, max_len):
         raise InvalidInput(
             "must be an IRI (e.g. https://moodle.example.fr/mod/quiz/view.php?id=3)", field=where
         )
     return text
+
+
+def is_iri(text: str, max_len: int = 1024) -> bool:
+    """Whether ``text`` would be accepted as an activity id (so a tag on it can ever match)."""
+    return len(text) <= max_len and _IRI_RE.fullmatch(text) is not None
 
 
 def _lang_map_first(value: Any) -> str:
@@ -94,7 +105,10 @@ def _timestamp(value: Any, where: str) -> datetime:
         raise InvalidInput("must be an ISO 8601 timestamp", field=where) from None
     if parsed.tzinfo is None:
         raise InvalidInput("must carry a timezone (e.g. 2026-01-31T10:00:00Z)", field=where)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1 in UTC
+        raise InvalidInput("is out of the range of dates", field=where) from None
 
 
 def _actor(actor: dict[str, Any], where: str) -> tuple[str, str, str | None]:
@@ -104,14 +118,19 @@ def _actor(actor: dict[str, Any], where: str) -> tuple[str, str, str | None]:
         )
     if "account" in actor:
         account = _obj(actor["account"], f"{where}.account")
-        home = _iri(account.get("homePage"), f"{where}.account.homePage").rstrip("/")
-        name = _str(account.get("name"), f"{where}.account.name", 255)
+        # The system "xapi:<homePage>" must fit the identifier column.
+        home = _iri(
+            account.get("homePage"), f"{where}.account.homePage", _IDENTIFIER_MAX - len("xapi:")
+        ).rstrip("/")
+        name = _str(account.get("name"), f"{where}.account.name", _IDENTIFIER_MAX)
         return f"xapi:{home}", name, None
     if "mbox" in actor:
         mbox = _str(actor["mbox"], f"{where}.mbox", 320)
         if not mbox.startswith("mailto:") or "@" not in mbox:
             raise InvalidInput("must be mailto:address", field=f"{where}.mbox")
         email = mbox[len("mailto:") :].strip().lower()
+        if len(email) > _IDENTIFIER_MAX:
+            raise InvalidInput(f"address longer than {_IDENTIFIER_MAX} characters", field=f"{where}.mbox")
         return "email", email, email
     if "mbox_sha1sum" in actor:
         digest = _str(actor["mbox_sha1sum"], f"{where}.mbox_sha1sum", 40)
@@ -119,7 +138,7 @@ def _actor(actor: dict[str, Any], where: str) -> tuple[str, str, str | None]:
             raise InvalidInput("must be 40 lowercase hex digits", field=f"{where}.mbox_sha1sum")
         return "mbox_sha1sum", digest, None
     if "openid" in actor:
-        return "openid", _iri(actor["openid"], f"{where}.openid"), None
+        return "openid", _iri(actor["openid"], f"{where}.openid", _IDENTIFIER_MAX), None
     raise InvalidInput("needs an identifier: account, mbox, mbox_sha1sum or openid", field=where)
 
 
@@ -133,15 +152,47 @@ def _grade(result: dict[str, Any], where: str) -> float | None:
         if not isinstance(scaled, int | float) or isinstance(scaled, bool) or not -1 <= scaled <= 1:
             raise InvalidInput("must be a number from -1 to 1", field=f"{where}.score.scaled")
         return float(scaled)
-    raw, lo, hi = score.get("raw"), score.get("min", 0), score.get("max")
+    numbers: dict[str, float] = {}
+    for key in ("raw", "min", "max"):
+        v = score.get(key)
+        if v is None:
+            continue
+        # Checked even when no grade can be computed (raw without max): a malformed score is
+        # an error either way. NaN/Infinity (accepted by json.loads) and integers too large for
+        # a float would otherwise make a NaN grade or an OverflowError.
+        try:
+            number = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+        except OverflowError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise InvalidInput("must be a finite number", field=f"{where}.score.{key}")
+        numbers[key] = number
+    raw, lo, hi = numbers.get("raw"), numbers.get("min", 0.0), numbers.get("max")
     if raw is None or hi is None:
         return None
-    for key, v in (("raw", raw), ("min", lo), ("max", hi)):
-        if not isinstance(v, int | float) or isinstance(v, bool):
-            raise InvalidInput("must be a number", field=f"{where}.score.{key}")
-    if hi <= lo or not lo <= raw <= hi:
+    if hi <= lo or not lo <= raw <= hi or not math.isfinite(hi - lo):
         raise InvalidInput("needs min <= raw <= max and min < max", field=f"{where}.score")
-    return float((raw - lo) / (hi - lo))
+    return (raw - lo) / (hi - lo)
+
+
+def _surrogate_path(value: Any, where: str) -> str | None:
+    """The path of the first text holding a lone surrogate, None when there is none."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return where
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _surrogate_path(key, where) or _surrogate_path(item, f"{where}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_path(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def content_hash(statement: dict[str, Any]) -> str:
@@ -155,6 +206,13 @@ def content_hash(statement: dict[str, Any]) -> str:
 def parse_statement(statement: Any, where: str, received_at: datetime) -> CompletionFact | None:
     """The completion fact in ``statement``, None when it is a valid statement of another kind."""
     st = _obj(statement, where)
+    # First, so that statements of any kind are checked: the web layer hashes them all.
+    try:
+        digest = content_hash(st)
+    except UnicodeEncodeError:
+        # json.loads lets lone surrogates through ("\ud800"); they can be neither hashed nor stored.
+        path = _surrogate_path(st, where) or where
+        raise InvalidInput("contains a lone surrogate, which is not valid Unicode text", field=path) from None
     source_id: str | None = None
     if "id" in st:
         raw_id = _str(st["id"], f"{where}.id", 64)
@@ -197,6 +255,9 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
 
     definition = obj.get("definition") if isinstance(obj.get("definition"), dict) else {}
     assert isinstance(definition, dict)
+    activity_type = definition.get("type")
+    if not isinstance(activity_type, str) or len(activity_type) > _ACTIVITY_TYPE_MAX:
+        activity_type = None
     course_ref = None
     parents = (
         (context.get("contextActivities") or {}).get("parent")
@@ -205,9 +266,12 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
     )
     if isinstance(parents, list):
         for parent in parents:
-            if isinstance(parent, dict) and (parent.get("definition") or {}).get("type") in COURSE_TYPES:
-                course_ref = parent.get("id") if isinstance(parent.get("id"), str) else None
-    digest = content_hash(st)
+            # Context is not validated field by field, so anything may be found here.
+            parent_def = parent.get("definition") if isinstance(parent, dict) else None
+            parent_type = parent_def.get("type") if isinstance(parent_def, dict) else None
+            if isinstance(parent_type, str) and parent_type in COURSE_TYPES:
+                ref = parent.get("id")
+                course_ref = ref if isinstance(ref, str) and len(ref) <= _COURSE_REF_MAX else None
     statement_id = source_id or str(uuid.UUID(digest[:32]))
     return CompletionFact(
         statement_id=statement_id,
@@ -215,13 +279,15 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
         content_hash=digest,
         identifier_system=system,
         identifier_value=value,
-        learner_name=_lang_map_first(actor.get("name"))
-        if isinstance(actor.get("name"), dict)
-        else str(actor.get("name") or "")[:255],
+        learner_name=(
+            _lang_map_first(actor.get("name"))
+            if isinstance(actor.get("name"), dict)
+            else str(actor.get("name") or "")
+        )[:255],
         learner_email=email,
         activity_id=activity_id,
         activity_name=_lang_map_first(definition.get("name"))[:512],
-        activity_type=definition.get("type") if isinstance(definition.get("type"), str) else None,
+        activity_type=activity_type,
         course_ref=course_ref,
         state=state,
         grade=grade,
