@@ -1,4 +1,8 @@
-"""A real HTTP server (waitress, as `acquis serve` runs) on a loopback port, for tests over HTTP."""
+"""A real HTTP server on a loopback port, for tests that must go over HTTP.
+
+werkzeug's threaded server is used rather than waitress because it shuts down cleanly from
+another thread; `test_serve.py` and `test_readme.py` cover waitress through `acquis serve`.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import waitress
 from flask import Flask
+from werkzeug.serving import make_server
 
 
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    port = server.effective_port  # type: ignore[union-attr]
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        server.close()
+        server.shutdown()
         thread.join(5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from acquis.core import outbox
@@ -17,7 +17,7 @@ from acquis.core.adapters import enabled_names
 from acquis.core.models import Activity, Completion, Learner, LearnerIdentifier, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.rules import Catalogue, Engine
-from acquis.core.sql import insert_ignore, insert_ignore_returning, lock_learners
+from acquis.core.sql import insert_ignore, insert_ignore_returning, lock_learners, table
 from acquis.core.xapi import CompletionFact
 
 
@@ -43,46 +43,62 @@ def resolve_learners(
             )
         ):
             found[(system, value)] = learner_id
-    for key in keys:
-        if key in found:
-            continue
-        fact = wanted[key]
-        # A concurrent batch may create the same learner: the identifier's unique key decides,
-        # and the loser's learner row goes away with its savepoint.
-        with session.begin_nested() as sp:
-            learner = Learner(
-                establishment_id=establishment_id,
-                display_name=fact.learner_name,
-                email=fact.learner_email,
-            )
-            session.add(learner)
-            session.flush()
-            inserted = session.execute(
-                insert_ignore(session, LearnerIdentifier.__table__).returning(LearnerIdentifier.id),  # type: ignore[arg-type]
-                [
-                    {
-                        "establishment_id": establishment_id,
-                        "learner_id": learner.id,
-                        "system": key[0],
-                        "value": key[1],
-                    }
-                ],
-            ).first()
-            if inserted is None:
-                sp.rollback()
-        if inserted is None:
-            existing = session.scalar(
+    missing = [k for k in keys if k not in found]
+    if missing:
+        _create_learners(session, establishment_id, [wanted[k] for k in missing], found)
+    return found
+
+
+def _create_learners(
+    session: Session, establishment_id: int, facts: list[CompletionFact], found: dict[tuple[str, str], int]
+) -> None:
+    """Create learners in bulk; a concurrent batch may create some of them first.
+
+    The identifier's unique key decides who wins: learner rows whose identifier lost the race
+    are deleted again (in this transaction), and the winner's learner id is used instead.
+    """
+    now = utcnow()
+    learner_ids = (
+        session.execute(
+            insert(Learner).returning(Learner.id, sort_by_parameter_order=True),
+            [
+                {
+                    "establishment_id": establishment_id,
+                    "display_name": f.learner_name,
+                    "email": f.learner_email,
+                    "created_at": now,
+                }
+                for f in facts
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    keys = [(f.identifier_system, f.identifier_value) for f in facts]
+    inserted = insert_ignore_returning(
+        session,
+        table(LearnerIdentifier),
+        [
+            {"establishment_id": establishment_id, "learner_id": lid, "system": k[0], "value": k[1]}
+            for lid, k in zip(learner_ids, keys, strict=True)
+        ],
+        LearnerIdentifier.learner_id,
+    )
+    won = {r.learner_id for r in inserted}
+    lost = [(lid, k) for lid, k in zip(learner_ids, keys, strict=True) if lid not in won]
+    for lid, k in zip(learner_ids, keys, strict=True):
+        if lid in won:
+            found[k] = lid
+    if lost:
+        session.execute(delete(Learner).where(Learner.id.in_([lid for lid, _ in lost])))
+        for _, k in lost:
+            found[k] = session.execute(
                 select(LearnerIdentifier.learner_id).where(
                     LearnerIdentifier.establishment_id == establishment_id,
-                    LearnerIdentifier.system == key[0],
-                    LearnerIdentifier.value == key[1],
+                    LearnerIdentifier.system == k[0],
+                    LearnerIdentifier.value == k[1],
                 )
-            )
-            assert existing is not None
-            found[key] = existing
-        else:
-            found[key] = learner.id
-    return found
+            ).scalar_one()
 
 
 def resolve_activities(
@@ -110,7 +126,7 @@ def resolve_activities(
     if missing:
         now = utcnow()
         session.execute(
-            insert_ignore(session, Activity.__table__),  # type: ignore[arg-type]
+            insert_ignore(session, table(Activity)),
             [
                 {
                     "establishment_id": establishment_id,
@@ -165,7 +181,7 @@ def ingest(
     ]
     inserted = insert_ignore_returning(
         session,
-        Completion.__table__,  # type: ignore[arg-type]
+        table(Completion),
         rows,
         Completion.id,
         Completion.learner_id,

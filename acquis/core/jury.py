@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from acquis.core.errors import InvalidInput, NotFound
-from acquis.core.models import Validation, utcnow
+from acquis.core.models import Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.rules import Engine
 from acquis.core.sql import lock_learners
@@ -38,11 +38,9 @@ def decide(
         raise InvalidInput(f"this validation is {v.status}: there is nothing to decide", field="status")
     lock_learners(session, [v.learner_id])
     now = utcnow()
-    v.decided_at, v.decided_by, v.reason = now, by, reason or None
-    v.history = [
-        *(v.history or []),
-        {"at": now.isoformat(), "decision": decision, "by": by, "reason": reason},
-    ]
+    v.decided_at, v.decided_by, v.reason, v.decision = now, by, reason or None, decision
+    session.add(ValidationEvent(validation_id=v.id, at=now, decision=decision, by=by, reason=reason or None))
     session.flush()
     Engine(session, host, establishment_id).reconcile({(v.learner_id, v.competency_id)})
+    session.refresh(v)  # the engine writes in bulk, behind the ORM's back
     return v

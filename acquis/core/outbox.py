@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from acquis.core.models import OutboxMessage, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import insert_ignore
+from acquis.core.sql import insert_ignore, table
 
 EMIT_BADGE = "emit_badge"
 BROADCAST_TOPICS = (
@@ -39,7 +39,7 @@ def enqueue_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
         for r in rows
     ]
     if values:
-        session.execute(insert_ignore(session, OutboxMessage.__table__), values)  # type: ignore[arg-type]
+        session.execute(insert_ignore(session, table(OutboxMessage)), values)
 
 
 def emit(session: Session, establishment_id: int, award_id: int) -> None:

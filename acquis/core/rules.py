@@ -4,133 +4,63 @@
 (completions, jury decisions) instead of applying each event as a delta. That is what makes the
 result independent of arrival order and of repetition: evidence that arrives before the previous
 level is validated is kept as ``awaiting_previous`` and counts as soon as it can.
+
+Decisions are taken in memory on light records and written in bulk (one INSERT … RETURNING for
+new validations, one UPDATE by primary key, bulk awards and outbox rows): the engine runs on
+every ingested batch, and per-row ORM flushes would make it the bottleneck of ingest.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from acquis.core import outbox
 from acquis.core.adapters import enabled_names
-from acquis.core.models import (
-    Award,
-    BadgeClass,
-    Competency,
-    Completion,
-    Level,
-    Validation,
-    ValidationRule,
-    rule_activity,
-    utcnow,
-)
+from acquis.core.catalogue import Catalogue, RuleDef
+from acquis.core.models import Award, Completion, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
+from acquis.core.sql import table
 
+V = table(Validation)
 LIVE = frozenset({"awaiting_previous", "pending_approval", "validated"})
 COUNTS_AS_COMPLETED = frozenset({"completed", "passed"})
 
-
-@dataclass(frozen=True)
-class RuleDef:
-    id: int
-    level_id: int
-    trigger: str
-    min_grade: float | None
-    required_count: int
-    activity_ids: tuple[int, ...]
+__all__ = ["Catalogue", "Engine", "revoke_awards"]
 
 
-@dataclass(frozen=True)
-class BadgeDef:
-    id: int
-    requires_approval: bool
-    valid_days: int | None
-
-
-@dataclass
-class Catalogue:
-    """An establishment's rules and scales, loaded once per batch."""
-
-    rules: dict[int, RuleDef] = field(default_factory=dict)
-    rules_by_activity: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    rules_by_level: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    level_comp: dict[int, int] = field(default_factory=dict)
-    levels_by_comp: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # (rank, level)
-    parent: dict[int, int | None] = field(default_factory=dict)
-    children: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    badges: dict[int, BadgeDef] = field(default_factory=dict)  # level_id → badge class
-
-    @classmethod
-    def load(cls, session: Session, establishment_id: int) -> Catalogue:
-        cat = cls()
-        members: dict[int, list[int]] = defaultdict(list)
-        for rule_id, activity_id in session.execute(
-            select(rule_activity.c.rule_id, rule_activity.c.activity_id)
-            .join(ValidationRule, ValidationRule.id == rule_activity.c.rule_id)
-            .where(ValidationRule.establishment_id == establishment_id)
-        ):
-            members[rule_id].append(activity_id)
-        for r in session.scalars(
-            select(ValidationRule).where(ValidationRule.establishment_id == establishment_id)
-        ):
-            rule = RuleDef(
-                r.id, r.level_id, r.trigger, r.min_grade, r.required_count, tuple(sorted(members[r.id]))
-            )
-            cat.rules[r.id] = rule
-            cat.rules_by_level[r.level_id].append(r.id)
-            for a in rule.activity_ids:
-                cat.rules_by_activity[a].append(r.id)
-        from acquis.core.models import Framework  # local: keeps the import list short above
-
-        comps = session.execute(
-            select(Competency.id, Competency.parent_id)
-            .join(Framework, Framework.id == Competency.framework_id)
-            .where(Framework.establishment_id == establishment_id)
-        ).all()
-        comp_ids = [c for c, _ in comps]
-        for comp_id, parent_id in comps:
-            cat.parent[comp_id] = parent_id
-            if parent_id is not None:
-                cat.children[parent_id].append(comp_id)
-        by_comp: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        if comp_ids:
-            for level_id, comp_id, rank in session.execute(
-                select(Level.id, Level.competency_id, Level.rank).where(Level.competency_id.in_(comp_ids))
-            ):
-                cat.level_comp[level_id] = comp_id
-                by_comp[comp_id].append((rank, level_id))
-        cat.levels_by_comp = {c: sorted(v) for c, v in by_comp.items()}
-        for b in session.scalars(select(BadgeClass).where(BadgeClass.establishment_id == establishment_id)):
-            cat.badges[b.level_id] = BadgeDef(b.id, b.requires_approval, b.valid_days)
-        return cat
-
-    def competencies_for_activities(self, activity_ids: Iterable[int]) -> set[int]:
-        comps: set[int] = set()
-        for a in activity_ids:
-            for rule_id in self.rules_by_activity.get(a, ()):
-                comp: int | None = self.level_comp.get(self.rules[rule_id].level_id)
-                while comp is not None:  # a facet's change may complete its parent's level
-                    comps.add(comp)
-                    comp = self.parent.get(comp)
-        return comps
-
-    def depth(self, comp_id: int) -> int:
-        d, comp = 0, self.parent.get(comp_id)
-        while comp is not None:
-            d, comp = d + 1, self.parent.get(comp)
-        return d
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LatestCompletion:
     id: int
     state: str
     grade: float | None
+
+
+@dataclass(slots=True, eq=False)
+class VRec:
+    """A validation as the engine sees it: loaded from a row, or about to become one."""
+
+    learner_id: int
+    competency_id: int
+    level_id: int
+    status: str
+    method: str
+    rule_id: int | None
+    evidence: list[int]
+    version: int = 0
+    decision: str | None = None
+    reason: str | None = None
+    id: int | None = None
+    events: list[dict[str, Any]] | None = None  # moves not yet written
+    changed: bool = False
+    became_validated: bool = False
+    left_validated: bool = False
 
 
 def _meets(rule: RuleDef, c: LatestCompletion) -> bool:
@@ -145,6 +75,13 @@ def _meets(rule: RuleDef, c: LatestCompletion) -> bool:
         and rule.min_grade is not None
         and c.grade >= rule.min_grade
     )
+
+
+def _decision(v: VRec | None) -> str | None:
+    """The jury's standing word; a revocation clears it, so new evidence goes to the jury again."""
+    if v is None or v.status == "revoked":
+        return None
+    return v.decision
 
 
 class Engine:
@@ -162,70 +99,117 @@ class Engine:
     # ---- entry points -------------------------------------------------------------------
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
         pairs: set[tuple[int, int]] = set()
+        comps_of: dict[int, set[int]] = {}
         for learner_id, activity_id in learner_activity:
-            for comp in self.cat.competencies_for_activities([activity_id]):
-                pairs.add((learner_id, comp))
+            comps = comps_of.get(activity_id)
+            if comps is None:
+                comps = comps_of[activity_id] = self.cat.competencies_for_activities([activity_id])
+            pairs.update((learner_id, comp) for comp in comps)
         self.reconcile(pairs)
 
     def reconcile(self, pairs: set[tuple[int, int]]) -> None:
         if not pairs:
             return
-        learners = {learner for learner, _ in pairs}
-        comps = {comp for _, comp in pairs}
-        latest = self._latest_completions(learners, comps)
-        # A parent's levels depend on all its facets, not only on those that just changed.
-        with_facets = comps | {f for comp in comps for f in self.cat.children.get(comp, ())}
-        level_ids = [lv for comp in with_facets for _, lv in self.cat.levels_by_comp.get(comp, [])]
-        existing: dict[tuple[int, int], Validation] = {}
-        if level_ids:
-            for v in self.session.scalars(
-                select(Validation).where(
-                    Validation.learner_id.in_(learners), Validation.level_id.in_(level_ids)
-                )
-            ):
-                existing[(v.learner_id, v.level_id)] = v
+        # Group learners by competency (with its facets: a parent's levels depend on all of
+        # them), so that reads fetch exactly the pairs concerned, not every learner × every
+        # competency of the batch.
+        groups: dict[int, set[int]] = {}
+        for learner_id, comp_id in pairs:
+            for comp in (comp_id, *self.cat.children.get(comp_id, ())):
+                groups.setdefault(comp, set()).add(learner_id)
+        latest = self._latest_completions(groups)
+        existing = self._load_validations(groups)
+        now = utcnow()
         # Facets first, then their parents, so a parent sees its facets' new statuses.
         for learner_id, comp_id in sorted(pairs, key=lambda p: (-self.cat.depth(p[1]), p)):
-            self._reconcile_one(learner_id, comp_id, latest, existing)
+            self._reconcile_one(learner_id, comp_id, latest, existing, now)
+        self._write([v for v in existing.values() if v.changed], now)
 
-    # ---- internals ----------------------------------------------------------------------
-    def _latest_completions(
-        self, learners: set[int], comps: set[int]
-    ) -> dict[tuple[int, int], LatestCompletion]:
-        activity_ids: set[int] = set()
-        for comp in comps:
-            for _, level_id in self.cat.levels_by_comp.get(comp, []):
-                for rule_id in self.cat.rules_by_level.get(level_id, ()):
-                    activity_ids.update(self.cat.rules[rule_id].activity_ids)
-        if not activity_ids:
+    # ---- reading ------------------------------------------------------------------------
+    def _activities_of(self, comp_id: int) -> set[int]:
+        found: set[int] = set()
+        for _, level_id in self.cat.levels_by_comp.get(comp_id, []):
+            for rule_id in self.cat.rules_by_level.get(level_id, ()):
+                found.update(self.cat.rules[rule_id].activity_ids)
+        return found
+
+    def _latest_completions(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], LatestCompletion]:
+        by_activities: dict[tuple[int, ...], set[int]] = {}
+        for comp_id, learners in groups.items():
+            activities = tuple(sorted(self._activities_of(comp_id)))
+            if activities:
+                by_activities.setdefault(activities, set()).update(learners)
+        if not by_activities:
             return {}
-        rows = self.session.execute(
-            select(
-                Completion.learner_id,
-                Completion.activity_id,
-                Completion.occurred_at,
-                Completion.content_hash,
-                Completion.id,
-                Completion.state,
-                Completion.grade,
-            ).where(
-                Completion.establishment_id == self.establishment_id,
-                Completion.learner_id.in_(learners),
-                Completion.activity_id.in_(activity_ids),
+        conditions = [
+            and_(Completion.learner_id.in_(learners), Completion.activity_id.in_(activities))
+            for activities, learners in by_activities.items()
+        ]
+        latest: dict[tuple[int, int], LatestCompletion] = {}
+        for chunk in range(0, len(conditions), 50):
+            # The latest statement wins; equal timestamps are ordered by content, not by
+            # arrival. Ordering in SQL keeps timestamps out of Python: the last row wins.
+            rows = self.session.execute(
+                select(
+                    Completion.learner_id,
+                    Completion.activity_id,
+                    Completion.id,
+                    Completion.state,
+                    Completion.grade,
+                )
+                # No establishment term: learner ids are already the establishment's, and that
+                # term would lead SQLite to scan the establishment's completions by its index.
+                .where(or_(*conditions[chunk : chunk + 50]))
+                .order_by(Completion.occurred_at, Completion.content_hash)
             )
-        ).all()
-        best: dict[tuple[int, int], tuple[tuple[datetime, str], LatestCompletion]] = {}
-        for learner_id, activity_id, occurred, digest, cid, state, grade in rows:
-            # The latest statement wins; equal timestamps are ordered by content, not arrival.
-            key = (occurred, digest)
-            current = best.get((learner_id, activity_id))
-            if current is None or key > current[0]:
-                best[(learner_id, activity_id)] = (key, LatestCompletion(cid, state, grade))
-        return {k: v for k, (_, v) in best.items()}
+            for r in rows:
+                latest[(r[0], r[1])] = LatestCompletion(r[2], r[3], r[4])
+        return latest
 
+    def _load_validations(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], VRec]:
+        existing: dict[tuple[int, int], VRec] = {}
+        by_comp: dict[frozenset[int], set[int]] = {}
+        for comp_id, learners in groups.items():
+            by_comp.setdefault(frozenset(learners), set()).add(comp_id)
+        conditions = [
+            and_(Validation.learner_id.in_(learners), Validation.competency_id.in_(comps))
+            for learners, comps in by_comp.items()
+        ]
+        for chunk in range(0, len(conditions), 50):
+            for row in self.session.execute(
+                select(
+                    Validation.id,
+                    Validation.learner_id,
+                    Validation.competency_id,
+                    Validation.level_id,
+                    Validation.status,
+                    Validation.method,
+                    Validation.rule_id,
+                    Validation.evidence,
+                    Validation.version,
+                    Validation.decision,
+                    Validation.reason,
+                ).where(or_(*conditions[chunk : chunk + 50]))
+            ):
+                existing[(row.learner_id, row.level_id)] = VRec(
+                    id=row.id,
+                    learner_id=row.learner_id,
+                    competency_id=row.competency_id,
+                    level_id=row.level_id,
+                    status=row.status,
+                    method=row.method,
+                    rule_id=row.rule_id,
+                    evidence=list(row.evidence or []),
+                    version=row.version,
+                    decision=row.decision,
+                    reason=row.reason,
+                )
+        return existing
+
+    # ---- deciding -----------------------------------------------------------------------
     def _rule_evidence(
         self, learner_id: int, level_id: int, latest: dict[tuple[int, int], LatestCompletion]
-    ) -> tuple[int | None, list[int]] | None:
+    ) -> tuple[int, list[int]] | None:
         for rule_id in sorted(self.cat.rules_by_level.get(level_id, ())):
             rule = self.cat.rules[rule_id]
             hits = [
@@ -238,7 +222,7 @@ class Engine:
         return None
 
     def _facet_evidence(
-        self, learner_id: int, comp_id: int, rank: int, existing: dict[tuple[int, int], Validation]
+        self, learner_id: int, comp_id: int, rank: int, existing: dict[tuple[int, int], VRec]
     ) -> list[int] | None:
         facets = self.cat.children.get(comp_id)
         if not facets:
@@ -249,7 +233,7 @@ class Engine:
             v = existing.get((learner_id, level)) if level is not None else None
             if v is None or v.status != "validated":
                 return None
-            ids.extend(v.evidence or [])
+            ids.extend(v.evidence)
         return sorted(set(ids))
 
     def _reconcile_one(
@@ -257,7 +241,8 @@ class Engine:
         learner_id: int,
         comp_id: int,
         latest: dict[tuple[int, int], LatestCompletion],
-        existing: dict[tuple[int, int], Validation],
+        existing: dict[tuple[int, int], VRec],
+        now: datetime,
     ) -> None:
         prev_ok = True
         for rank, level_id in self.cat.levels_by_comp.get(comp_id, []):
@@ -286,129 +271,198 @@ class Engine:
             else:
                 target = "validated"
             if target is not None:
-                v = self._apply(learner_id, comp_id, level_id, v, target, method, rule_id, evidence)
-                existing[(learner_id, level_id)] = v
+                if v is None:
+                    v = existing[(learner_id, level_id)] = VRec(
+                        learner_id=learner_id,
+                        competency_id=comp_id,
+                        level_id=level_id,
+                        status="new",
+                        method=method,
+                        rule_id=rule_id,
+                        evidence=[],
+                    )
+                self._move(v, target, method, rule_id, evidence, now)
             prev_ok = v is not None and v.status == "validated"
 
-    def _apply(
-        self,
-        learner_id: int,
-        comp_id: int,
-        level_id: int,
-        v: Validation | None,
-        target: str,
-        method: str,
-        rule_id: int | None,
-        evidence: list[int],
-    ) -> Validation:
-        now = utcnow()
-        if v is None:
-            v = Validation(
-                establishment_id=self.establishment_id,
-                learner_id=learner_id,
-                competency_id=comp_id,
-                level_id=level_id,
-                status=target,
-                method=method,
-                rule_id=rule_id,
-                evidence=evidence,
-                history=[{"at": now.isoformat(), "status": target, "by": method}],
-            )
-            self.session.add(v)
-            if target == "validated":
-                self._on_validated(v)
-            return v
+    @staticmethod
+    def _move(
+        v: VRec, target: str, method: str, rule_id: int | None, evidence: list[int], now: datetime
+    ) -> None:
         if v.status == target and v.evidence == evidence:
-            return v
-        previous = v.status
-        v.evidence = evidence
-        v.rule_id = rule_id
-        v.method = method if target != "revoked" else v.method
-        if previous != target:
-            v.status = target
-            entry = {"at": now.isoformat(), "status": target, "by": method}
-            if target == "revoked":
-                entry["reason"] = "evidence withdrawn"
-                v.reason = "evidence withdrawn"
-            v.history = [*(v.history or []), entry]
-            if previous == "validated":
-                self._on_unvalidated(v)
-            if target == "validated":
-                self._on_validated(v)
-        return v
-
-    def _on_validated(self, v: Validation) -> None:
-        self.session.flush()
-        version = len(v.history or [])
-        outbox.broadcast(
-            self.session,
-            self.host,
-            self.establishment_id,
-            self.enabled,
-            "competency_validated",
-            {"validation_id": v.id},
-            f"{v.id}:{version}",
-        )
-        badge = self.cat.badges.get(v.level_id)
-        if badge is None:
             return
-        issue_no = (
-            self.session.scalar(select(func.count()).select_from(Award).where(Award.validation_id == v.id))
-            or 0
-        ) + 1
-        award = Award(
-            establishment_id=self.establishment_id,
-            badge_class_id=badge.id,
-            learner_id=v.learner_id,
-            validation_id=v.id,
-            issue_no=issue_no,
-            status="pending",
-            expires_at=(utcnow() + timedelta(days=badge.valid_days)) if badge.valid_days else None,
-        )
-        self.session.add(award)
-        self.session.flush()
-        outbox.emit(self.session, self.establishment_id, award.id)
+        v.changed = True
+        previous = v.status
+        if target != "revoked":
+            v.evidence, v.rule_id, v.method = evidence, rule_id, method
+        if previous == target:
+            return
+        v.status = target
+        v.version += 1
+        entry: dict[str, Any] = {"at": now, "status": target, "by": method, "reason": None}
+        if target == "revoked":
+            entry["reason"] = v.reason = "evidence withdrawn"
+            v.decision = None
+        v.events = [*(v.events or []), entry]
+        if previous == "validated":
+            v.left_validated, v.became_validated = True, False
+        if target == "validated":
+            v.became_validated = True
 
-    def _on_unvalidated(self, v: Validation) -> None:
-        self.session.flush()
-        version = len(v.history or [])
-        outbox.broadcast(
+    # ---- writing ------------------------------------------------------------------------
+    def _write(self, changed: list[VRec], now: datetime) -> None:
+        if not changed:
+            return
+        new = [v for v in changed if v.id is None]
+        old = [v for v in changed if v.id is not None]
+        if new:
+            rows = self.session.execute(
+                insert(V).returning(V.c.id, V.c.learner_id, V.c.level_id),
+                [
+                    {
+                        "establishment_id": self.establishment_id,
+                        "learner_id": v.learner_id,
+                        "competency_id": v.competency_id,
+                        "level_id": v.level_id,
+                        "status": v.status,
+                        "method": v.method,
+                        "rule_id": v.rule_id,
+                        "evidence": v.evidence,
+                        "version": v.version,
+                        "created_at": now,
+                    }
+                    for v in new
+                ],
+            ).all()
+            ids = {(r.learner_id, r.level_id): r.id for r in rows}
+            for v in new:
+                v.id = ids[(v.learner_id, v.level_id)]
+        if old:
+            self.session.execute(
+                update(V)
+                .where(V.c.id == bindparam("v_id"))
+                .values(
+                    status=bindparam("status"),
+                    method=bindparam("method"),
+                    rule_id=bindparam("rule_id"),
+                    evidence=bindparam("evidence", type_=V.c.evidence.type),
+                    version=bindparam("version"),
+                    decision=bindparam("decision"),
+                    reason=bindparam("reason"),
+                ),
+                [
+                    {
+                        "v_id": v.id,
+                        "status": v.status,
+                        "method": v.method,
+                        "rule_id": v.rule_id,
+                        "evidence": v.evidence,
+                        "version": v.version,
+                        "decision": v.decision,
+                        "reason": v.reason,
+                    }
+                    for v in old
+                ],
+            )
+        events = [{"validation_id": v.id, **e} for v in changed for e in (v.events or ())]
+        if events:
+            self.session.execute(insert(table(ValidationEvent)), events)
+        left = [v for v in changed if v.left_validated]
+        if left:
+            self._broadcast("validation_revoked", left)
+            revoke_awards(
+                self.session,
+                self.host,
+                self.enabled,
+                [v.id for v in left if v.id is not None],
+                "validation withdrawn",
+            )
+        became = [v for v in changed if v.became_validated]
+        if became:
+            self._broadcast("competency_validated", became)
+            self._award(became, now)
+
+    def _broadcast(self, topic: str, validations: list[VRec]) -> None:
+        if not (self.host.implementers(topic) & self.enabled):
+            return
+        for v in validations:
+            outbox.broadcast(
+                self.session,
+                self.host,
+                self.establishment_id,
+                self.enabled,
+                topic,
+                {"validation_id": v.id},
+                f"{v.id}:{v.version}",
+            )
+
+    def _award(self, validated: list[VRec], now: datetime) -> None:
+        due = [(v, self.cat.badges[v.level_id]) for v in validated if v.level_id in self.cat.badges]
+        if not due:
+            return
+        # A validation earned again after a revocation gets the next issue number.
+        reissued = [v.id for v, _ in due if v.version > 1]
+        previous: dict[int, int] = {}
+        if reissued:
+            previous = {
+                vid: n
+                for vid, n in self.session.execute(
+                    select(Award.validation_id, func.max(Award.issue_no))
+                    .where(Award.validation_id.in_(reissued))
+                    .group_by(Award.validation_id)
+                )
+            }
+        awards = self.session.execute(
+            insert(table(Award)).returning(table(Award).c.id),
+            [
+                {
+                    "public_id": str(uuid.uuid4()),
+                    "establishment_id": self.establishment_id,
+                    "badge_class_id": badge.id,
+                    "learner_id": v.learner_id,
+                    "validation_id": v.id,
+                    "issue_no": previous.get(v.id or 0, 0) + 1,
+                    "status": "pending",
+                    "expires_at": (now + timedelta(days=badge.valid_days)) if badge.valid_days else None,
+                    "created_at": now,
+                }
+                for v, badge in due
+            ],
+        ).scalars()
+        outbox.enqueue_many(
             self.session,
-            self.host,
-            self.establishment_id,
-            self.enabled,
-            "validation_revoked",
-            {"validation_id": v.id},
-            f"{v.id}:{version}",
+            [
+                {
+                    "establishment_id": self.establishment_id,
+                    "topic": outbox.EMIT_BADGE,
+                    "payload": {"award_id": award_id},
+                    "dedupe_key": f"{outbox.EMIT_BADGE}:{award_id}",
+                }
+                for award_id in awards
+            ],
         )
-        revoke_awards(self.session, self.host, self.enabled, v.id, v.reason or "validation withdrawn")
-
-
-def _decision(v: Validation | None) -> str | None:
-    """The jury's last word since the validation last lost its evidence (a revocation resets it)."""
-    if v is None or v.status == "revoked":
-        return None
-    for entry in reversed(v.history or []):
-        if entry.get("decision"):
-            return str(entry["decision"])
-        if entry.get("status") == "revoked":
-            return None
-    return None
 
 
 def revoke_awards(
-    session: Session, host: PluginHost, enabled: frozenset[str], validation_id: int, reason: str
+    session: Session, host: PluginHost, enabled: frozenset[str], validation_ids: list[int], reason: str
 ) -> None:
-    """Revoke the live awards resting on a validation; those already issued are revoked remotely."""
+    """Revoke the live awards resting on validations; those already issued are revoked remotely."""
+    if not validation_ids:
+        return
     now = utcnow()
-    for award in session.scalars(
-        select(Award).where(Award.validation_id == validation_id, Award.status != "revoked")
-    ):
-        was_issued = award.status == "issued"
-        award.status = "revoked"
-        award.revoked_at = now
-        award.revocation_reason = reason
-        if was_issued:
+    live = session.execute(
+        select(Award.id, Award.status, Award.establishment_id).where(
+            Award.validation_id.in_(validation_ids), Award.status != "revoked"
+        )
+    ).all()
+    if not live:
+        return
+    session.execute(
+        update(Award)
+        .where(Award.id.in_([a.id for a in live]))
+        .values(status="revoked", revoked_at=now, revocation_reason=reason)
+    )
+    for award in live:
+        if award.status == "issued":
             outbox.broadcast(
                 session,
                 host,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from acquis.core.errors import InvalidInput
 
 VERB_COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
@@ -198,9 +200,11 @@ def _surrogate_path(value: Any, where: str) -> str | None:
 def content_hash(statement: dict[str, Any]) -> str:
     """A hash of what the statement says, ignoring what an LRS adds (id, stored, authority)."""
     core = {k: v for k, v in statement.items() if k not in ("id", "stored", "authority", "version")}
-    return hashlib.sha256(
-        json.dumps(core, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    ).hexdigest()
+    try:
+        canonical = orjson.dumps(core, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits: the slower encoder copes with them
+        canonical = json.dumps(core, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def parse_statement(statement: Any, where: str, received_at: datetime) -> CompletionFact | None:

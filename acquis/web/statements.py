@@ -6,10 +6,10 @@ and secret given by ``acquis establishment add`` (HTTP Basic, as any LRS).
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
+import orjson
 from flask import Blueprint, abort, jsonify, request
 
 from acquis.core import establishments, xapi
@@ -56,8 +56,8 @@ def post_statements(slug: str) -> Any:
     if not request.is_json:
         return _bad_request("send the statements as application/json", "Content-Type")
     try:
-        body = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError):
+        body = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError:
         return _bad_request("the body is not valid JSON", "body")
     received = utcnow()
     try:

@@ -269,7 +269,8 @@ def upgrade() -> None:
     sa.Column('decided_at', acquis.core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('decided_by', sa.String(length=255), nullable=True),
     sa.Column('reason', sa.Text(), nullable=True),
-    sa.Column('history', sa.JSON(), nullable=False),
+    sa.Column('decision', sa.String(length=16), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['competency_id'], ['competency.id'], name=op.f('fk_validation_competency_id_competency'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['establishment_id'], ['establishment.id'], name=op.f('fk_validation_establishment_id_establishment'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['learner_id'], ['learner.id'], name=op.f('fk_validation_learner_id_learner'), ondelete='CASCADE'),
@@ -280,6 +281,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('validation', schema=None) as batch_op:
         batch_op.create_index('ix_validation_establishment_status', ['establishment_id', 'status'], unique=False)
+
+    op.create_table('validation_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('validation_id', sa.Integer(), nullable=False),
+    sa.Column('at', acquis.core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=True),
+    sa.Column('decision', sa.String(length=16), nullable=True),
+    sa.Column('by', sa.String(length=255), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['validation_id'], ['validation.id'], name=op.f('fk_validation_event_validation_id_validation'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_validation_event'))
+    )
+    with op.batch_alter_table('validation_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_validation_event_validation_id'), ['validation_id'], unique=False)
 
     op.create_table('award',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -321,6 +336,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_award_establishment_id'))
 
     op.drop_table('award')
+    with op.batch_alter_table('validation_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_validation_event_validation_id'))
+
+    op.drop_table('validation_event')
     with op.batch_alter_table('validation', schema=None) as batch_op:
         batch_op.drop_index('ix_validation_establishment_status')
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from acquis.core.models.base import Base, UTCDateTime, utcnow
@@ -51,8 +50,9 @@ VALIDATION_STATUSES = (
 class Validation(Base):
     """Learner reached a competency level — or is on the way, as ``status`` says.
 
-    One row per (learner, level): its status moves, and every move is kept in ``history`` so
-    nothing is silently deleted.
+    One row per (learner, level): its status moves, and every move and jury decision is kept
+    as a ``ValidationEvent`` so nothing is silently deleted. ``version`` counts the moves: it
+    names one state of the validation (outbox messages use it as part of their key).
     """
 
     __tablename__ = "validation"
@@ -74,4 +74,24 @@ class Validation(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str | None] = mapped_column(Text)
-    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The jury's standing decision ("approved", "rejected"); cleared when the evidence goes.
+    decision: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ValidationEvent(Base):
+    """One move of a validation (``status``) or one jury decision (``decision``): the audit trail.
+
+    Append-only: inserting an event is all the hot path does, so the trail can grow without
+    making ingest slower.
+    """
+
+    __tablename__ = "validation_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    validation_id: Mapped[int] = mapped_column(ForeignKey("validation.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str | None] = mapped_column(String(24))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(255), default="")
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,105 @@
+"""An establishment's rules, scales and badge classes, loaded once per batch of events.
+
+The engine consults these for every event; loading them once per batch (and letting a long
+run such as the benchmark keep one) keeps the per-event cost to dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from acquis.core.models import BadgeClass, Competency, Framework, Level, ValidationRule, rule_activity
+
+
+@dataclass(frozen=True)
+class RuleDef:
+    id: int
+    level_id: int
+    trigger: str
+    min_grade: float | None
+    required_count: int
+    activity_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BadgeDef:
+    id: int
+    requires_approval: bool
+    valid_days: int | None
+
+
+@dataclass
+class Catalogue:
+    """An establishment's rules and scales, loaded once per batch."""
+
+    rules: dict[int, RuleDef] = field(default_factory=dict)
+    rules_by_activity: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    rules_by_level: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    level_comp: dict[int, int] = field(default_factory=dict)
+    levels_by_comp: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # (rank, level)
+    parent: dict[int, int | None] = field(default_factory=dict)
+    children: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    badges: dict[int, BadgeDef] = field(default_factory=dict)  # level_id → badge class
+
+    @classmethod
+    def load(cls, session: Session, establishment_id: int) -> Catalogue:
+        cat = cls()
+        members: dict[int, list[int]] = defaultdict(list)
+        for rule_id, activity_id in session.execute(
+            select(rule_activity.c.rule_id, rule_activity.c.activity_id)
+            .join(ValidationRule, ValidationRule.id == rule_activity.c.rule_id)
+            .where(ValidationRule.establishment_id == establishment_id)
+        ):
+            members[rule_id].append(activity_id)
+        for r in session.scalars(
+            select(ValidationRule).where(ValidationRule.establishment_id == establishment_id)
+        ):
+            rule = RuleDef(
+                r.id, r.level_id, r.trigger, r.min_grade, r.required_count, tuple(sorted(members[r.id]))
+            )
+            cat.rules[r.id] = rule
+            cat.rules_by_level[r.level_id].append(r.id)
+            for a in rule.activity_ids:
+                cat.rules_by_activity[a].append(r.id)
+        comps = session.execute(
+            select(Competency.id, Competency.parent_id)
+            .join(Framework, Framework.id == Competency.framework_id)
+            .where(Framework.establishment_id == establishment_id)
+        ).all()
+        comp_ids = [c for c, _ in comps]
+        for comp_id, parent_id in comps:
+            cat.parent[comp_id] = parent_id
+            if parent_id is not None:
+                cat.children[parent_id].append(comp_id)
+        by_comp: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        if comp_ids:
+            for level_id, comp_id, rank in session.execute(
+                select(Level.id, Level.competency_id, Level.rank).where(Level.competency_id.in_(comp_ids))
+            ):
+                cat.level_comp[level_id] = comp_id
+                by_comp[comp_id].append((rank, level_id))
+        cat.levels_by_comp = {c: sorted(v) for c, v in by_comp.items()}
+        for b in session.scalars(select(BadgeClass).where(BadgeClass.establishment_id == establishment_id)):
+            cat.badges[b.level_id] = BadgeDef(b.id, b.requires_approval, b.valid_days)
+        return cat
+
+    def competencies_for_activities(self, activity_ids: Iterable[int]) -> set[int]:
+        comps: set[int] = set()
+        for a in activity_ids:
+            for rule_id in self.rules_by_activity.get(a, ()):
+                comp: int | None = self.level_comp.get(self.rules[rule_id].level_id)
+                while comp is not None:  # a facet's change may complete its parent's level
+                    comps.add(comp)
+                    comp = self.parent.get(comp)
+        return comps
+
+    def depth(self, comp_id: int) -> int:
+        d, comp = 0, self.parent.get(comp_id)
+        while comp is not None:
+            d, comp = d + 1, self.parent.get(comp)
+        return d
