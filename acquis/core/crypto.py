@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,20 @@ def load_keys(settings: Settings, create: bool = True) -> tuple[str, ...]:
                 f"no encryption key: set ACQUIS_SECRET_KEYS or create {path} with `acquis db upgrade`"
             )
         settings.instance_path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole to a private temporary file, then linked into place: two processes
+        # starting at once (web and worker) never read a half-written key, and only one key wins.
+        fd, tmp_name = tempfile.mkstemp(dir=settings.instance_path, prefix=f".{KEY_FILE}.")  # mode 0600
+        tmp = Path(tmp_name)
         with os.fdopen(fd, "w") as fh:
             fh.write(Fernet.generate_key().decode() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        finally:
+            tmp.unlink(missing_ok=True)
     return tuple(k.strip() for k in path.read_text().split() if k.strip())
 
 

@@ -296,3 +296,14 @@ def test_secret_keys_are_kept_out_of_repr(tmp_path: Path) -> None:
     settings = Settings.from_env(_env(tmp_path, secret_keys=TEST_KEY))
     assert settings.secret_keys == (TEST_KEY,)
     assert TEST_KEY not in repr(settings)
+
+
+def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
+    """Web and worker starting together on an empty instance folder must share one key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings.from_env({"ACQUIS_INSTANCE_PATH": str(tmp_path / "inst")})
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: crypto.load_keys(settings), range(16)))
+    assert len(set(keys)) == 1 and len(keys[0]) == 1
+    assert [p.name for p in (tmp_path / "inst").iterdir()] == ["secret.key"]  # no temporary left

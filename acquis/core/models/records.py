@@ -31,7 +31,7 @@ class Completion(Base):
     learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"))
     activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(16))
-    grade: Mapped[float | None] = mapped_column(Float)  # scaled 0..1
+    grade: Mapped[float | None] = mapped_column(Float)  # xAPI score.scaled: -1..1
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     source_id: Mapped[str | None] = mapped_column(String(64))
