@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from acquis.core.models import BadgeClass, Competency, Framework, Level, ValidationRule, rule_activity
+from acquis.core.models import (
+    BadgeClass,
+    Competency,
+    Framework,
+    Level,
+    Partner,
+    ValidationRule,
+    rule_activity,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class Catalogue:
     parent: dict[int, int | None] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     badges: dict[int, BadgeDef] = field(default_factory=dict)  # level_id → badge class
+    has_partners: bool = False  # lets the engine skip looking for attestations
 
     @classmethod
     def load(cls, session: Session, establishment_id: int) -> Catalogue:
@@ -84,6 +93,10 @@ class Catalogue:
                 cat.level_comp[level_id] = comp_id
                 by_comp[comp_id].append((rank, level_id))
         cat.levels_by_comp = {c: sorted(v) for c, v in by_comp.items()}
+        cat.has_partners = (
+            session.scalar(select(Partner.id).where(Partner.establishment_id == establishment_id).limit(1))
+            is not None
+        )
         for b in session.scalars(select(BadgeClass).where(BadgeClass.establishment_id == establishment_id)):
             cat.badges[b.level_id] = BadgeDef(b.id, b.requires_approval, b.valid_days)
         return cat

@@ -106,7 +106,7 @@ class ValidationEvent:
     level_label: str
     status: str
     method: str
-    evidence: tuple[int, ...]
+    evidence: tuple[str, ...]  # references: "completion:12", "attestation:3"
     reason: str | None = None
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from acquis.core import outbox
 from acquis.core.adapters import enabled_names
 from acquis.core.catalogue import Catalogue, RuleDef
-from acquis.core.models import Award, Completion, Validation, ValidationEvent, utcnow
+from acquis.core.evidence import ref as evidence_ref
+from acquis.core.models import Attestation, Award, Completion, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.sql import table
 
@@ -52,7 +53,7 @@ class VRec:
     status: str
     method: str
     rule_id: int | None
-    evidence: list[int]
+    evidence: list[str]
     version: int = 0
     decision: str | None = None
     reason: str | None = None
@@ -119,10 +120,11 @@ class Engine:
                 groups.setdefault(comp, set()).add(learner_id)
         latest = self._latest_completions(groups)
         existing = self._load_validations(groups)
+        attestations = self._attestations(groups) if self.cat.has_partners else {}
         now = utcnow()
         # Facets first, then their parents, so a parent sees its facets' new statuses.
         for learner_id, comp_id in sorted(pairs, key=lambda p: (-self.cat.depth(p[1]), p)):
-            self._reconcile_one(learner_id, comp_id, latest, existing, now)
+            self._reconcile_one(learner_id, comp_id, latest, existing, attestations, now)
         self._write([v for v in existing.values() if v.changed], now)
 
     # ---- reading ------------------------------------------------------------------------
@@ -206,10 +208,28 @@ class Engine:
                 )
         return existing
 
+    def _attestations(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], list[str]]:
+        """Accepted partner attestations by (learner, level), as evidence references."""
+        found: dict[tuple[int, int], list[str]] = {}
+        conditions = [
+            and_(Attestation.learner_id.in_(learners), Attestation.competency_id == comp_id)
+            for comp_id, learners in groups.items()
+        ]
+        for chunk in range(0, len(conditions), 50):
+            for learner_id, level_id, attestation_id in self.session.execute(
+                select(Attestation.learner_id, Attestation.level_id, Attestation.id)
+                .where(Attestation.status == "accepted", or_(*conditions[chunk : chunk + 50]))
+                .order_by(Attestation.id)
+            ):
+                found.setdefault((learner_id, level_id), []).append(
+                    evidence_ref("attestation", attestation_id)
+                )
+        return found
+
     # ---- deciding -----------------------------------------------------------------------
     def _rule_evidence(
         self, learner_id: int, level_id: int, latest: dict[tuple[int, int], LatestCompletion]
-    ) -> tuple[int, list[int]] | None:
+    ) -> tuple[int, list[str]] | None:
         for rule_id in sorted(self.cat.rules_by_level.get(level_id, ())):
             rule = self.cat.rules[rule_id]
             hits = [
@@ -218,16 +238,16 @@ class Engine:
                 if (c := latest.get((learner_id, a))) is not None and _meets(rule, c)
             ]
             if len(hits) >= rule.required_count:
-                return rule_id, sorted(hits)
+                return rule_id, [evidence_ref("completion", i) for i in sorted(hits)]
         return None
 
     def _facet_evidence(
         self, learner_id: int, comp_id: int, rank: int, existing: dict[tuple[int, int], VRec]
-    ) -> list[int] | None:
+    ) -> list[str] | None:
         facets = self.cat.children.get(comp_id)
         if not facets:
             return None
-        ids: list[int] = []
+        ids: list[str] = []
         for facet in facets:
             level = dict(self.cat.levels_by_comp.get(facet, [])).get(rank)
             v = existing.get((learner_id, level)) if level is not None else None
@@ -242,6 +262,7 @@ class Engine:
         comp_id: int,
         latest: dict[tuple[int, int], LatestCompletion],
         existing: dict[tuple[int, int], VRec],
+        attestations: dict[tuple[int, int], list[str]],
         now: datetime,
     ) -> None:
         prev_ok = True
@@ -249,15 +270,17 @@ class Engine:
             v = existing.get((learner_id, level_id))
             found = self._rule_evidence(learner_id, level_id, latest)
             rule_id: int | None = None
-            evidence: list[int] = []
+            evidence: list[str] = []
             method = "rule"
             if found is not None:
                 rule_id, evidence = found
+            elif attested := attestations.get((learner_id, level_id)):
+                evidence, method = attested, "partner"
             else:
                 facet_ids = self._facet_evidence(learner_id, comp_id, rank, existing)
                 if facet_ids is not None:
                     evidence, method = facet_ids, "facets"
-            met = found is not None or method == "facets"
+            met = bool(evidence) or method == "facets"
             badge = self.cat.badges.get(level_id)
             if not met:
                 target = "revoked" if v is not None and v.status in LIVE else None
@@ -286,7 +309,7 @@ class Engine:
 
     @staticmethod
     def _move(
-        v: VRec, target: str, method: str, rule_id: int | None, evidence: list[int], now: datetime
+        v: VRec, target: str, method: str, rule_id: int | None, evidence: list[str], now: datetime
     ) -> None:
         if v.status == target and v.evidence == evidence:
             return

@@ -69,7 +69,8 @@ class Validation(Base):
     status: Mapped[str] = mapped_column(String(24))
     method: Mapped[str] = mapped_column(String(16), default="rule")  # rule, jury, partner, facets
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("validation_rule.id", ondelete="SET NULL"))
-    evidence: Mapped[list[int]] = mapped_column(JSON, default=list)  # completion ids
+    # What the status rests on, as references: "completion:12", "attestation:3".
+    evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(255))

@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acquis.core.evidence import evidence_refs
 from acquis.core.models import (
     Activity,
+    Attestation,
     Award,
     BadgeClass,
     Competency,
@@ -20,6 +22,8 @@ from acquis.core.models import (
     Establishment,
     Framework,
     Level,
+    Partner,
+    Validation,
 )
 from acquis.plugins.openbadges import urls
 
@@ -102,25 +106,39 @@ def assertion(session: Session, award: Award, public_url: str) -> dict[str, Any]
 
 
 def _evidence(session: Session, award: Award) -> list[dict[str, Any]]:
-    from acquis.core.models import Validation
-
+    """OB 2.0 Evidence: the LMS activities completed and the partners' attestations."""
     validation = session.get(Validation, award.validation_id)
     if validation is None or not validation.evidence:
         return []
-    rows = session.execute(
-        select(Activity.source_id, Activity.name, Completion.state, Completion.occurred_at)
-        .join(Completion, Completion.activity_id == Activity.id)
-        .where(Completion.id.in_(validation.evidence))
-        .order_by(Completion.occurred_at)
-    ).all()
-    return [
-        {
-            "id": source_id,
-            "name": name or source_id,
-            "narrative": f"{state} on {_iso(occurred)}",
-        }
-        for source_id, name, state, occurred in rows
-    ]
+    refs = evidence_refs(validation.evidence)
+    items: list[dict[str, Any]] = []
+    if refs.get("completion"):
+        rows = session.execute(
+            select(Activity.source_id, Activity.name, Completion.state, Completion.occurred_at)
+            .join(Completion, Completion.activity_id == Activity.id)
+            .where(Completion.id.in_(refs["completion"]))
+            .order_by(Completion.occurred_at)
+        ).all()
+        items.extend(
+            {"id": source_id, "name": name or source_id, "narrative": f"{state} on {_iso(occurred)}"}
+            for source_id, name, state, occurred in rows
+        )
+    if refs.get("attestation"):
+        attested = session.execute(
+            select(Attestation.evidence_url, Attestation.note, Attestation.attested_by, Partner.name)
+            .join(Partner, Partner.id == Attestation.partner_id)
+            .where(Attestation.id.in_(refs["attestation"]))
+            .order_by(Attestation.id)
+        ).all()
+        for url, note, by, partner in attested:
+            item: dict[str, Any] = {
+                "name": f"Attested by {partner}",
+                "narrative": note or f"Attested by {by}",
+            }
+            if url:
+                item["id"] = url
+            items.append(item)
+    return items
 
 
 def revocation_list(session: Session, est: Establishment, public_url: str) -> dict[str, Any]:
