@@ -3,9 +3,21 @@
 from acquis.core.models.activities import TRIGGERS, Activity, ValidationRule, rule_activity
 from acquis.core.models.badges import AWARD_STATUSES, Award, BadgeClass
 from acquis.core.models.base import Base, utcnow
+from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, CertificationResult, CompetencyRating
 from acquis.core.models.frameworks import DEFAULT_SCALE, Block, Competency, Framework, Level
 from acquis.core.models.learners import Learner, LearnerIdentifier
 from acquis.core.models.outbox import OutboxMessage
+from acquis.core.models.programmes import (
+    DECISION_KINDS,
+    EARNED_STATUSES,
+    ActionTag,
+    EarnedPoints,
+    PointsGrant,
+    Programme,
+    ProgrammeAction,
+    ProgrammePeriod,
+    SemesterDecision,
+)
 from acquis.core.models.records import (
     COMPLETION_STATES,
     VALIDATION_STATUSES,
@@ -22,18 +34,25 @@ from acquis.core.models.tenancy import (
 
 __all__ = [
     "AWARD_STATUSES",
+    "CERTIFICATION_OUTCOMES",
     "COMPLETION_STATES",
+    "DECISION_KINDS",
     "DEFAULT_SCALE",
+    "EARNED_STATUSES",
     "TRIGGERS",
     "VALIDATION_STATUSES",
+    "ActionTag",
     "Activity",
     "AdapterConfig",
     "Award",
     "BadgeClass",
     "Base",
     "Block",
+    "CertificationResult",
     "Competency",
+    "CompetencyRating",
     "Completion",
+    "EarnedPoints",
     "Establishment",
     "Framework",
     "IngestCredential",
@@ -43,6 +62,11 @@ __all__ = [
     "LtiDeployment",
     "LtiPlatform",
     "OutboxMessage",
+    "PointsGrant",
+    "Programme",
+    "ProgrammeAction",
+    "ProgrammePeriod",
+    "SemesterDecision",
     "Validation",
     "ValidationRule",
     "rule_activity",
