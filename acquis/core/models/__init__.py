@@ -7,6 +7,7 @@ from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, Certificat
 from acquis.core.models.frameworks import DEFAULT_SCALE, Block, Competency, Framework, Level
 from acquis.core.models.learners import Learner, LearnerIdentifier
 from acquis.core.models.outbox import OutboxMessage
+from acquis.core.models.partners import ATTESTATION_STATUSES, Attestation, Partner, partner_competency
 from acquis.core.models.programmes import (
     DECISION_KINDS,
     EARNED_STATUSES,
@@ -23,6 +24,7 @@ from acquis.core.models.records import (
     VALIDATION_STATUSES,
     Completion,
     Validation,
+    ValidationEvent,
 )
 from acquis.core.models.tenancy import (
     AdapterConfig,
@@ -33,6 +35,7 @@ from acquis.core.models.tenancy import (
 )
 
 __all__ = [
+    "ATTESTATION_STATUSES",
     "AWARD_STATUSES",
     "CERTIFICATION_OUTCOMES",
     "COMPLETION_STATES",
@@ -44,6 +47,7 @@ __all__ = [
     "ActionTag",
     "Activity",
     "AdapterConfig",
+    "Attestation",
     "Award",
     "BadgeClass",
     "Base",
@@ -62,13 +66,16 @@ __all__ = [
     "LtiDeployment",
     "LtiPlatform",
     "OutboxMessage",
+    "Partner",
     "PointsGrant",
     "Programme",
     "ProgrammeAction",
     "ProgrammePeriod",
     "SemesterDecision",
     "Validation",
+    "ValidationEvent",
     "ValidationRule",
+    "partner_competency",
     "rule_activity",
     "utcnow",
 ]
