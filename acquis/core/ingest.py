@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from acquis.core import outbox
+from acquis.core import outbox, points
 from acquis.core.adapters import enabled_names
 from acquis.core.models import Activity, Completion, Learner, LearnerIdentifier, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.rules import Catalogue, Engine
-from acquis.core.sql import insert_ignore, insert_ignore_returning, lock_learners, table
+from acquis.core.sql import bulk_insert, insert_ignore, lock_learners, table
 from acquis.core.xapi import CompletionFact
 
 
@@ -34,15 +34,21 @@ def resolve_learners(
     wanted = {(f.identifier_system, f.identifier_value): f for f in facts}
     found: dict[tuple[str, str], int] = {}
     keys = list(wanted)
-    for chunk_start in range(0, len(keys), 500):
-        chunk = keys[chunk_start : chunk_start + 500]
-        for system, value, learner_id in session.execute(
-            select(LearnerIdentifier.system, LearnerIdentifier.value, LearnerIdentifier.learner_id).where(
-                LearnerIdentifier.establishment_id == establishment_id,
-                tuple_(LearnerIdentifier.system, LearnerIdentifier.value).in_(chunk),
-            )
-        ):
-            found[(system, value)] = learner_id
+    by_system: dict[str, list[str]] = {}
+    for system, value in keys:
+        by_system.setdefault(system, []).append(value)
+    # One system per query (a batch from one Moodle has one): "system = :s AND value IN (…)"
+    # is served by the unique index, where a row-value IN over pairs is not on PostgreSQL.
+    for system, values in by_system.items():
+        for start in range(0, len(values), 1000):
+            for value, learner_id in session.execute(
+                select(LearnerIdentifier.value, LearnerIdentifier.learner_id).where(
+                    LearnerIdentifier.establishment_id == establishment_id,
+                    LearnerIdentifier.system == system,
+                    LearnerIdentifier.value.in_(values[start : start + 1000]),
+                )
+            ):
+                found[(system, value)] = learner_id
     missing = [k for k in keys if k not in found]
     if missing:
         _create_learners(session, establishment_id, [wanted[k] for k in missing], found)
@@ -58,31 +64,41 @@ def _create_learners(
     are deleted again (in this transaction), and the winner's learner id is used instead.
     """
     now = utcnow()
-    learner_ids = (
-        session.execute(
-            insert(Learner).returning(Learner.id, sort_by_parameter_order=True),
-            [
-                {
-                    "establishment_id": establishment_id,
-                    "display_name": f.learner_name,
-                    "email": f.learner_email,
-                    "created_at": now,
-                }
-                for f in facts
-            ],
+    rows = [
+        {
+            "establishment_id": establishment_id,
+            "display_name": f.learner_name,
+            "email": f.learner_email,
+            "created_at": now,
+        }
+        for f in facts
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        # Ids drawn from the sequence first: the learners then go in as one plain bulk insert,
+        # and each id is known to belong to its fact without relying on RETURNING order.
+        learner_ids = list(
+            session.execute(
+                text("SELECT nextval(pg_get_serial_sequence('learner', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(rows)},
+            ).scalars()
         )
-        .scalars()
-        .all()
-    )
+        bulk_insert(session, table(Learner), [{"id": i, **r} for i, r in zip(learner_ids, rows, strict=True)])
+    else:
+        learner_ids = list(
+            session.execute(
+                insert(Learner).returning(Learner.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
     keys = [(f.identifier_system, f.identifier_value) for f in facts]
-    inserted = insert_ignore_returning(
+    inserted = bulk_insert(
         session,
         table(LearnerIdentifier),
         [
             {"establishment_id": establishment_id, "learner_id": lid, "system": k[0], "value": k[1]}
             for lid, k in zip(learner_ids, keys, strict=True)
         ],
-        LearnerIdentifier.learner_id,
+        "learner_id",
+        ignore_conflicts=True,
     )
     won = {r.learner_id for r in inserted}
     lost = [(lid, k) for lid, k in zip(learner_ids, keys, strict=True) if lid not in won]
@@ -179,13 +195,8 @@ def ingest(
         }
         for f in facts
     ]
-    inserted = insert_ignore_returning(
-        session,
-        table(Completion),
-        rows,
-        Completion.id,
-        Completion.learner_id,
-        Completion.activity_id,
+    inserted = bulk_insert(
+        session, table(Completion), rows, "id", "learner_id", "activity_id", ignore_conflicts=True
     )
     if inserted:
         lock_learners(session, (r.learner_id for r in inserted))
@@ -201,6 +212,7 @@ def ingest(
                     {"completion_id": r.id},
                     str(r.id),
                 )
-        engine = Engine(session, host, establishment_id, catalogue)
-        engine.on_completions((r.learner_id, r.activity_id) for r in inserted)
+        pairs = [(r.learner_id, r.activity_id) for r in inserted]
+        Engine(session, host, establishment_id, catalogue).on_completions(pairs)
+        points.on_completions(session, establishment_id, pairs)
     return IngestResult(stored=len(inserted), duplicates=len(facts) - len(inserted))

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from acquis.core.models import OutboxMessage, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import insert_ignore, table
+from acquis.core.sql import bulk_insert, table
 
 EMIT_BADGE = "emit_badge"
 BROADCAST_TOPICS = (
@@ -38,8 +38,7 @@ def enqueue_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
         }
         for r in rows
     ]
-    if values:
-        session.execute(insert_ignore(session, table(OutboxMessage)), values)
+    bulk_insert(session, table(OutboxMessage), values, ignore_conflicts=True)
 
 
 def emit(session: Session, establishment_id: int, award_id: int) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from acquis.core import outbox
@@ -27,7 +27,7 @@ from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
 from acquis.core.models import Attestation, Award, Completion, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import table
+from acquis.core.sql import bulk_insert, bulk_update, table
 
 V = table(Validation)
 LIVE = frozenset({"awaiting_previous", "pending_approval", "validated"})
@@ -338,8 +338,9 @@ class Engine:
         new = [v for v in changed if v.id is None]
         old = [v for v in changed if v.id is not None]
         if new:
-            rows = self.session.execute(
-                insert(V).returning(V.c.id, V.c.learner_id, V.c.level_id),
+            rows = bulk_insert(
+                self.session,
+                V,
                 [
                     {
                         "establishment_id": self.establishment_id,
@@ -355,40 +356,35 @@ class Engine:
                     }
                     for v in new
                 ],
-            ).all()
+                "id",
+                "learner_id",
+                "level_id",
+            )
             ids = {(r.learner_id, r.level_id): r.id for r in rows}
             for v in new:
                 v.id = ids[(v.learner_id, v.level_id)]
-        if old:
-            self.session.execute(
-                update(V)
-                .where(V.c.id == bindparam("v_id"))
-                .values(
-                    status=bindparam("status"),
-                    method=bindparam("method"),
-                    rule_id=bindparam("rule_id"),
-                    evidence=bindparam("evidence", type_=V.c.evidence.type),
-                    version=bindparam("version"),
-                    decision=bindparam("decision"),
-                    reason=bindparam("reason"),
-                ),
-                [
-                    {
-                        "v_id": v.id,
-                        "status": v.status,
-                        "method": v.method,
-                        "rule_id": v.rule_id,
-                        "evidence": v.evidence,
-                        "version": v.version,
-                        "decision": v.decision,
-                        "reason": v.reason,
-                    }
-                    for v in old
-                ],
-            )
-        events = [{"validation_id": v.id, **e} for v in changed for e in (v.events or ())]
-        if events:
-            self.session.execute(insert(table(ValidationEvent)), events)
+        bulk_update(
+            self.session,
+            V,
+            [
+                {
+                    "id": v.id,
+                    "status": v.status,
+                    "method": v.method,
+                    "rule_id": v.rule_id,
+                    "evidence": v.evidence,
+                    "version": v.version,
+                    "decision": v.decision,
+                    "reason": v.reason,
+                }
+                for v in old
+            ],
+        )
+        bulk_insert(
+            self.session,
+            table(ValidationEvent),
+            [{"validation_id": v.id, **e} for v in changed for e in (v.events or ())],
+        )
         left = [v for v in changed if v.left_validated]
         if left:
             self._broadcast("validation_revoked", left)
@@ -434,8 +430,9 @@ class Engine:
                     .group_by(Award.validation_id)
                 )
             }
-        awards = self.session.execute(
-            insert(table(Award)).returning(table(Award).c.id),
+        awards = bulk_insert(
+            self.session,
+            table(Award),
             [
                 {
                     "public_id": str(uuid.uuid4()),
@@ -450,17 +447,18 @@ class Engine:
                 }
                 for v, badge in due
             ],
-        ).scalars()
+            "id",
+        )
         outbox.enqueue_many(
             self.session,
             [
                 {
                     "establishment_id": self.establishment_id,
                     "topic": outbox.EMIT_BADGE,
-                    "payload": {"award_id": award_id},
-                    "dedupe_key": f"{outbox.EMIT_BADGE}:{award_id}",
+                    "payload": {"award_id": award.id},
+                    "dedupe_key": f"{outbox.EMIT_BADGE}:{award.id}",
                 }
-                for award_id in awards
+                for award in awards
             ],
         )
 
