@@ -3,7 +3,12 @@
 ``reconcile`` recomputes the status of every level of a (learner, competency) from the facts
 (completions, jury decisions) instead of applying each event as a delta. That is what makes the
 result independent of arrival order and of repetition: evidence that arrives before the previous
-level is validated is kept as ``awaiting_previous`` and counts as soon as it can.
+level is validated is kept (it is the completion itself) and counts as soon as it can.
+
+A validation row exists only once a level was reached (validated, or held by a jury): early
+evidence is not materialised as rows, because the engine recomputes from the completions
+anyway, and writing "waiting" rows for most events made them the bulk of ingest's writes.
+What is missing for the next level is computed when a page asks for it.
 
 Decisions are taken in memory on light records and written in bulk (one INSERT … RETURNING for
 new validations, one UPDATE by primary key, bulk awards and outbox rows): the engine runs on
@@ -30,7 +35,9 @@ from acquis.core.plugins import PluginHost
 from acquis.core.sql import bulk_insert, bulk_update, table
 
 V = table(Validation)
-LIVE = frozenset({"awaiting_previous", "pending_approval", "validated"})
+LIVE = frozenset({"pending_approval", "validated"})
+EVIDENCE_WITHDRAWN = "evidence withdrawn"
+PREVIOUS_WITHDRAWN = "previous level no longer validated"
 COUNTS_AS_COMPLETED = frozenset({"completed", "passed"})
 
 __all__ = ["Catalogue", "Engine", "revoke_awards"]
@@ -282,10 +289,10 @@ class Engine:
                     evidence, method = facet_ids, "facets"
             met = bool(evidence) or method == "facets"
             badge = self.cat.badges.get(level_id)
-            if not met:
+            reason = EVIDENCE_WITHDRAWN
+            if not met or not prev_ok:
                 target = "revoked" if v is not None and v.status in LIVE else None
-            elif not prev_ok:
-                target = "awaiting_previous"
+                reason = EVIDENCE_WITHDRAWN if not met else PREVIOUS_WITHDRAWN
             elif badge is not None and badge.requires_approval:
                 decision = _decision(v)
                 target = {"approved": "validated", "rejected": "rejected"}.get(
@@ -304,12 +311,18 @@ class Engine:
                         rule_id=rule_id,
                         evidence=[],
                     )
-                self._move(v, target, method, rule_id, evidence, now)
+                self._move(v, target, method, rule_id, evidence, now, reason)
             prev_ok = v is not None and v.status == "validated"
 
     @staticmethod
     def _move(
-        v: VRec, target: str, method: str, rule_id: int | None, evidence: list[str], now: datetime
+        v: VRec,
+        target: str,
+        method: str,
+        rule_id: int | None,
+        evidence: list[str],
+        now: datetime,
+        reason: str = EVIDENCE_WITHDRAWN,
     ) -> None:
         if v.status == target and v.evidence == evidence:
             return
@@ -323,7 +336,7 @@ class Engine:
         v.version += 1
         entry: dict[str, Any] = {"at": now, "status": target, "by": method, "reason": None}
         if target == "revoked":
-            entry["reason"] = v.reason = "evidence withdrawn"
+            entry["reason"] = v.reason = reason
             v.decision = None
         v.events = [*(v.events or []), entry]
         if previous == "validated":

@@ -84,13 +84,13 @@ def test_partner_evidence_follows_progression_and_jury(
     with db.session() as s:
         est = establishments.get(s, "univ-a")
         partners.attest(s, host, est, "asso-num", learner_id, "C1", "Intermédiaire", "Mme Durand")
-    assert statuses(db, "C1") == {"Intermédiaire": "awaiting_previous"}
+    assert statuses(db, "C1") == {}  # kept until Novice is reached
     with db.session() as s:
         s.execute(update(BadgeClass).values(requires_approval=True))
     with db.session() as s:
         est = establishments.get(s, "univ-a")
         partners.attest(s, host, est, "asso-num", learner_id, "C1", "Novice", "Mme Durand")
-    assert statuses(db, "C1") == {"Novice": "pending_approval", "Intermédiaire": "awaiting_previous"}
+    assert statuses(db, "C1") == {"Novice": "pending_approval"}  # Intermédiaire waits for the jury
 
 
 def test_withdrawing_an_attestation_revokes_what_rested_on_it(

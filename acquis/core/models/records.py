@@ -39,7 +39,6 @@ class Completion(Base):
 
 
 VALIDATION_STATUSES = (
-    "awaiting_previous",  # evidence is there, the previous level is not yet validated
     "pending_approval",  # the badge class needs a jury decision
     "validated",
     "rejected",
