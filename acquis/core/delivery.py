@@ -223,23 +223,16 @@ class Deliverer:
         award.last_error = None
         if award.status == "revoked":
             # Revoked while the emitter was issuing: the remote copy must be revoked too.
-            outbox.broadcast(
-                session,
-                self.host,
-                award.establishment_id,
-                adapters.enabled_names(session, award.establishment_id),
-                "badge_revoked",
-                {"award_id": award.id},
-                str(award.id),
-            )
-            return
-        award.status, award.issued_at = "issued", utcnow()
+            topic = "badge_revoked"
+        else:
+            award.status, award.issued_at = "issued", utcnow()
+            topic = "badge_emitted"
         outbox.broadcast(
             session,
             self.host,
             award.establishment_id,
             adapters.enabled_names(session, award.establishment_id),
-            "badge_emitted",
+            topic,
             {"award_id": award.id},
             str(award.id),
         )

@@ -24,6 +24,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acquis.core import fields
 from acquis.core.errors import Conflict, InvalidInput, NotFound
 from acquis.core.models import (
     DEFAULT_SCALE,
@@ -35,7 +36,6 @@ from acquis.core.models import (
     Level,
 )
 
-CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # Column lengths the checks must respect, or PostgreSQL refuses the row after validation passed.
 LEVEL_CODE_MAX = 64
 FRAMEWORK_TITLE_MAX = 255
@@ -49,21 +49,11 @@ def slugify(label: str) -> str:
 
 
 def _text(value: Any, where: str, max_len: int = 512, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str | int | float) or isinstance(value, bool) or not str(value).strip():
-        raise InvalidInput("must be a non-empty text", field=where)
-    text = str(value).strip()
-    if len(text) > max_len:
-        raise InvalidInput(f"longer than {max_len} characters", field=where)
-    return text
+    return fields.text(value, where, max_len, required)
 
 
 def _code(value: Any, where: str) -> str:
-    code = _text(value, where, 128)
-    if not CODE_RE.match(code):
-        raise InvalidInput("use letters, digits, '.', '_' or '-' (e.g. C.1)", field=where)
-    return code
+    return fields.code(value, where)
 
 
 def _uri(value: Any, where: str) -> str | None:

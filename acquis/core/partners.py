@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from acquis.core import frameworks
+from acquis.core import fields, frameworks
 from acquis.core.errors import Conflict, InvalidInput, NotFound
 from acquis.core.models import Attestation, Block, Competency, Establishment, Learner, Partner, utcnow
 from acquis.core.plugins import PluginHost
@@ -34,8 +34,7 @@ def create(
     framework: str | None = None,
 ) -> Partner:
     """``domain`` lists competency codes or block codes (a block stands for its competencies)."""
-    if not frameworks.CODE_RE.match(code):
-        raise InvalidInput("use letters, digits, '.', '_' or '-'", field="code")
+    fields.code(code, "code", 64, example="asso-numerique")
     if not name.strip():
         raise InvalidInput("must not be empty", field="name")
     if kind not in KINDS:

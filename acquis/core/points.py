@@ -39,8 +39,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acquis.core import fields
 from acquis.core.errors import Conflict, InvalidInput, NotFound
-from acquis.core.frameworks import CODE_RE, load_yaml
+from acquis.core.frameworks import load_yaml
 from acquis.core.models import (
     DECISION_KINDS,
     ActionTag,
@@ -215,21 +216,11 @@ class ProgrammeDef:
 
 
 def _text(value: Any, where: str, max_len: int = 512, required: bool = True) -> str:
-    if not required and (value is None or (isinstance(value, str) and not value.strip())):
-        return ""
-    if not isinstance(value, str | int | float) or isinstance(value, bool) or not str(value).strip():
-        raise InvalidInput("must be a non-empty text", field=where)
-    text = str(value).strip()
-    if len(text) > max_len:
-        raise InvalidInput(f"longer than {max_len} characters", field=where)
-    return text
+    return fields.text(value, where, max_len, required)
 
 
 def _code(value: Any, where: str, max_len: int = 128) -> str:
-    code = _text(value, where, max_len)
-    if not CODE_RE.match(code):
-        raise InvalidInput("use letters, digits, '.', '_' or '-' (e.g. conference)", field=where)
-    return code
+    return fields.code(value, where, max_len, example="conference")
 
 
 def _whole(value: Any, where: str, minimum: int = 0) -> int:
