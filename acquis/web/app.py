@@ -8,6 +8,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from acquis.core.runtime import EXTENSION_KEY, Runtime
+from acquis.lti import views as lti_views
 from acquis.web import health, statements
 
 
@@ -17,6 +18,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.extensions[EXTENSION_KEY] = runtime
     app.register_blueprint(health.bp)
     app.register_blueprint(statements.bp)
+    app.register_blueprint(lti_views.bp)
     for blueprint in runtime.host.blueprints():
         app.register_blueprint(blueprint)
 

@@ -6,6 +6,7 @@ from acquis.core.models.base import Base, utcnow
 from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, CertificationResult, CompetencyRating
 from acquis.core.models.frameworks import DEFAULT_SCALE, Block, Competency, Framework, Level
 from acquis.core.models.learners import Learner, LearnerIdentifier
+from acquis.core.models.lti_keys import LTI_KEY_STATUSES, LtiLaunchData, LtiToolKey
 from acquis.core.models.outbox import OutboxMessage
 from acquis.core.models.partners import ATTESTATION_STATUSES, Attestation, Partner, partner_competency
 from acquis.core.models.programmes import (
@@ -42,6 +43,7 @@ __all__ = [
     "DECISION_KINDS",
     "DEFAULT_SCALE",
     "EARNED_STATUSES",
+    "LTI_KEY_STATUSES",
     "TRIGGERS",
     "VALIDATION_STATUSES",
     "ActionTag",
@@ -64,7 +66,9 @@ __all__ = [
     "LearnerIdentifier",
     "Level",
     "LtiDeployment",
+    "LtiLaunchData",
     "LtiPlatform",
+    "LtiToolKey",
     "OutboxMessage",
     "Partner",
     "PointsGrant",

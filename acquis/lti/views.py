@@ -1,0 +1,268 @@
+"""LTI 1.3 endpoints: the tool's key set, OIDC login initiation, the launch, and role landings.
+
+Moodle settings for a manually registered tool (``acquis platform add``): Tool URL and
+redirection URI ``<public url>/lti/launch``, initiate login URL ``<public url>/lti/login``,
+public keyset URL ``<public url>/lti/jwks``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, cast
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from flask import Blueprint, Flask, Response, jsonify, redirect, request, url_for
+from flask.blueprints import BlueprintSetupState
+from pylti1p3.contrib.flask.message_launch import FlaskMessageLaunch
+from pylti1p3.contrib.flask.oidc_login import FlaskOIDCLogin
+from pylti1p3.exception import LtiException, LtiInvalidNonceException, OIDCException
+from pylti1p3.request import Request
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as BaseResponse
+
+from acquis.lti import keys, pages
+from acquis.lti import session as lti_session
+from acquis.lti.session import LtiSession, lti_required
+from acquis.lti.storage import DbLaunchDataStorage
+from acquis.lti.tool_conf import DbToolConf, PlatformRef
+from acquis.web.context import runtime
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("lti", __name__)
+
+LOGIN_TTL = 600  # seconds between login initiation and launch; the state cookie lives 300
+LOGIN_PARAMS = ("iss", "login_hint", "lti_message_hint", "client_id", "target_link_uri", "lti_deployment_id")
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+
+
+@bp.record_once
+def _proxy_fix(state: BlueprintSetupState) -> None:
+    """Trust X-Forwarded-Proto/Host from ACQUIS_TRUSTED_PROXIES reverse proxies (0: none).
+
+    Behind a TLS-terminating proxy the request looks like plain HTTP; without this, cookies
+    would lose Secure and SameSite=None, and Moodle's iframe would never send them back.
+    """
+    hops = int(os.environ.get("ACQUIS_TRUSTED_PROXIES", "0") or 0)
+    if hops > 0:
+        app = cast(Flask, state.app)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+
+
+class FlaskRequest(Request):
+    """The current Flask request as PyLTI1p3 reads it (its own adapter is untyped and wants a session).
+
+    Parameters come from the query string on GET and from the form on POST, as the spec says.
+    """
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return {}
+
+    def get_param(self, key: str) -> str:
+        # PyLTI1p3 tests parameters for truthiness, so "" stands for "absent".
+        source = request.args if request.method == "GET" else request.form
+        return source.get(key, "")
+
+    def get_cookie(self, key: str) -> str | None:
+        return request.cookies.get(key)
+
+    def is_secure(self) -> bool:
+        return request.is_secure
+
+
+class LaunchRefused(Exception):
+    def __init__(self, code: str, status: int, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.code = code
+        self.status = status
+        self.detail = detail
+
+
+def _login_key(state: str) -> str:
+    return f"acquis-login-{state}"
+
+
+def _used_key(state: str) -> str:
+    return f"acquis-used-{state}"
+
+
+def _refuse(code: str, status: int, detail: str = "") -> Response:
+    # The detail names the check that failed; it never contains the token or any key.
+    log.warning("lti launch refused: %s (%s)", code, detail)
+    return pages.error(code, status, detail)
+
+
+@bp.get("/lti/jwks")
+def jwks() -> Response:
+    with runtime().db.session() as session:
+        response = jsonify(keys.jwks(session))
+    # Short cache: platforms must see a rotated key soon, and the previous key stays published.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login() -> Response:
+    """Third-party initiated login: check the platform, set the state cookie, go to its auth URL."""
+    rt = runtime()
+    storage = DbLaunchDataStorage(rt.db)
+    storage.purge_expired()
+    conf = DbToolConf(rt.db)
+    lti_request = FlaskRequest()
+    oidc = FlaskOIDCLogin(lti_request, conf, launch_data_storage=storage)
+    oidc.set_launch_data_storage(storage).set_launch_data_lifetime(LOGIN_TTL)
+    try:
+        response: Response = oidc.redirect(url_for("lti.launch", _external=True))
+    except (OIDCException, LtiException) as exc:
+        return _refuse("invalid_login", 400, str(exc))
+    query = parse_qs(urlparse(response.headers.get("Location", "")).query)
+    state, nonce = query["state"][0], query["nonce"][0]
+    assert conf.platform is not None
+    params = {k: v for k in LOGIN_PARAMS if (v := lti_request.get_param(k))}
+    # Kept so the launch can check the nonce belongs to this very login, and so a launch whose
+    # state cookie was blocked can offer to redo this login in a new window.
+    storage.set_value(
+        _login_key(state),
+        {"nonce": nonce, "platform_id": conf.platform.platform_id, "params": params},
+        exp=LOGIN_TTL,
+    )
+    return response
+
+
+class _Launch(FlaskMessageLaunch):
+    """PyLTI1p3's launch with acquis' own checks run last, before anything is stored."""
+
+    def __init__(self, lti_request: FlaskRequest, conf: DbToolConf, storage: DbLaunchDataStorage, state: str):
+        super().__init__(lti_request, conf, launch_data_storage=storage)
+        self._conf = conf
+        self._storage = storage
+        self._state = state
+        self.session: LtiSession | None = None
+        # exp and iat are required: a token without them would never expire.
+        self.set_jwt_verify_options({"verify_aud": False, "require": ["exp", "iat"]})
+
+    def save_launch_data(self) -> _Launch:
+        body = cast(dict[str, Any], self._jwt["body"])
+        message_type = body.get(CLAIM + "message_type")
+        if message_type != RESOURCE_LINK_REQUEST:
+            raise LaunchRefused("message_type", 400, str(message_type))
+        ref = self._conf.platform
+        assert ref is not None
+        aud = body.get("aud")
+        if isinstance(aud, list) and len(aud) > 1 and body.get("azp") != ref.client_id:
+            raise LaunchRefused("invalid_launch", 400, "azp does not name this tool's client id")
+        self.session = _session_from(body, ref)
+        login = self._storage.get_value(_login_key(self._state))
+        if login is None:
+            raise LaunchRefused("replayed", 400, "state already used")
+        if login.get("nonce") != body.get("nonce") or login.get("platform_id") != ref.platform_id:
+            raise LaunchRefused("state", 400, "nonce or platform differs from the login")
+        if self._storage.take(_login_key(self._state)) is None:
+            raise LaunchRefused("replayed", 400, "state already used")
+        if self._storage.take(f"lti1p3-nonce-{body.get('nonce')}") is None:
+            raise LaunchRefused("replayed", 400, "nonce already used")
+        self._storage.set_value(_used_key(self._state), True, exp=LOGIN_TTL)
+        super().save_launch_data()
+        return self
+
+
+def _session_from(body: dict[str, Any], ref: PlatformRef) -> LtiSession:
+    roles = body.get(CLAIM + "roles")
+    if not isinstance(roles, list):
+        raise LaunchRefused("claims", 400, "roles")
+    role = lti_session.map_role([str(r) for r in roles])
+    if role is None:
+        raise LaunchRefused("role", 403, ", ".join(str(r) for r in roles) or "-")
+    context = body.get(CLAIM + "context") or {}
+    if not isinstance(context, dict):
+        raise LaunchRefused("claims", 400, "context")
+    context_id = str(context.get("id") or "")
+    if not context_id and role != "admin":
+        raise LaunchRefused("claims", 400, "context.id")
+    if not body.get(CLAIM + "target_link_uri"):
+        raise LaunchRefused("claims", 400, "target_link_uri")
+    presentation = body.get(CLAIM + "launch_presentation") or {}
+    locale = str(presentation.get("locale") or "") if isinstance(presentation, dict) else ""
+    return LtiSession(
+        establishment_id=ref.establishment_id,
+        establishment_slug=ref.establishment_slug,
+        platform_id=ref.platform_id,
+        deployment_id=str(body.get(CLAIM + "deployment_id")),
+        context_id=context_id,
+        context_title=str(context.get("title") or context.get("label") or ""),
+        user_sub=str(body["sub"]),
+        user_name=str(body.get("name") or body.get("given_name") or ""),
+        role=role,
+        locale=locale or ref.establishment_locale,
+    )
+
+
+@bp.post("/lti/launch")
+def launch() -> BaseResponse:
+    rt = runtime()
+    storage = DbLaunchDataStorage(rt.db)
+    state = request.form.get("state", "")
+    if not request.form.get("id_token"):
+        return _refuse("claims", 400, "id_token")
+    if not state:
+        return _refuse("state", 400, "state")
+    if request.cookies.get(f"lti1p3-{state}") != state:
+        login = storage.get_value(_login_key(state))
+        if login is not None:
+            params = dict(login.get("params") or {})
+            params["lti1p3_new_window"] = "1"
+            return pages.new_window(url_for("lti.login", _external=True) + "?" + urlencode(params))
+        return _refuse("state", 400, "no state cookie")
+    if storage.get_value(_used_key(state)) is not None:
+        return _refuse("replayed", 400, "state already used")
+    conf = DbToolConf(rt.db)
+    message = _Launch(FlaskRequest(), conf, storage, state)
+    try:
+        message.validate()
+    except LaunchRefused as exc:
+        return _refuse(exc.code, exc.status, exc.detail)
+    except LtiInvalidNonceException as exc:
+        return _refuse("replayed", 400, str(exc))
+    except LtiException as exc:
+        return _refuse("invalid_launch", 400, str(exc))
+    session = message.session
+    assert session is not None
+    if session.role == "admin":
+        target = url_for("lti.admin_home", slug=session.establishment_slug)
+    else:
+        target = url_for(
+            f"lti.{session.role}_home", slug=session.establishment_slug, context_id=session.context_id
+        )
+    response = redirect(target, code=303)
+    lti_session.set_cookie(response, session)
+    return response
+
+
+@bp.get("/e/<slug>/lti/course/<context_id>/teacher")
+@lti_required("teacher")
+def teacher_home(slug: str, context_id: str) -> Response:
+    from flask import g
+
+    return pages.landing("teacher", g.lti.locale, lti_session.as_context(g.lti))
+
+
+@bp.get("/e/<slug>/lti/course/<context_id>/student")
+@lti_required("student")
+def student_home(slug: str, context_id: str) -> Response:
+    from flask import g
+
+    return pages.landing("student", g.lti.locale, lti_session.as_context(g.lti))
+
+
+@bp.get("/e/<slug>/lti/admin")
+@lti_required("admin")
+def admin_home(slug: str) -> Response:
+    from flask import g
+
+    return pages.landing("admin", g.lti.locale, lti_session.as_context(g.lti))
