@@ -1,0 +1,1 @@
+"""OpenBadge Factory adapter: issues badges through an establishment's own OBF account."""

@@ -1,0 +1,236 @@
+"""Hook implementations of the OpenBadge Factory emitter (entry point ``obf``).
+
+Exactly once towards OBF: OBF takes no idempotency key, so every issuance carries our award's
+public id in ``log_entry`` and is looked up (by api_consumer_id, badge and recipient) before
+anything is issued, both when the core reconciles an unknown outcome and at the start of every
+``emit_badge``, which covers a worker that died between OBF's answer and the core's commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from acquis.core.errors import DeliveryError, PermanentDeliveryError
+from acquis.core.events import (
+    AdapterContext,
+    AdapterSpec,
+    AwardEvent,
+    CheckResult,
+    EmissionReceipt,
+    SettingField,
+)
+from acquis.core.hookspecs import hookimpl
+from acquis.plugins.obf.client import (
+    DEFAULT_API_URL,
+    ClientCache,
+    IssueRequest,
+    OBFClient,
+    OBFConfig,
+)
+
+NAME = "obf"
+LOG_KEY = "acquis_award"  # the key of our award public id in OBF's log_entry
+
+SETTINGS = (
+    SettingField(
+        "api_url",
+        "OBF API URL",
+        kind="url",
+        default=DEFAULT_API_URL,
+        help="https://openbadgefactory.com, or your OBF instance (e.g. a national one)",
+    ),
+    SettingField("api_version", "API version", kind="choice", default="v2", choices=("v2", "v1")),
+    SettingField(
+        "client_id",
+        "Client id",
+        required=True,
+        help="OBF: Admin tools > API; the id of the organisation's API client",
+    ),
+    SettingField(
+        "client_secret",
+        "Client secret",
+        kind="secret",
+        help="OBF: Admin tools > API > OAuth2 client credentials",
+    ),
+    SettingField(
+        "certificate",
+        "Client certificate (legacy v1)",
+        kind="pem",
+        help="only for OBF's legacy certificate authentication; leave empty with OAuth2",
+    ),
+    SettingField("private_key", "Certificate private key (legacy v1)", kind="pem"),
+    SettingField("send_email", "OBF emails the badge to the learner", kind="boolean", default=True),
+    SettingField("email_subject", "Email subject", help="empty: the badge's own text in OBF"),
+    SettingField("email_body", "Email body"),
+    SettingField("email_link_text", "Email link text"),
+    SettingField("email_footer", "Email footer"),
+)
+
+
+def _setting(settings: Mapping[str, Any], name: str) -> Any:
+    """A setting's value, falling back on the declared default (the context carries only what
+    an admin set)."""
+    value = settings.get(name)
+    if value in (None, ""):
+        f = next(f for f in SETTINGS if f.name == name)
+        return f.default
+    return value
+
+
+def config_of(settings: Mapping[str, Any], timeout: float = 30.0) -> OBFConfig:
+    client_id = _setting(settings, "client_id")
+    secret = _setting(settings, "client_secret")
+    cert, key = _setting(settings, "certificate"), _setting(settings, "private_key")
+    if not client_id:
+        raise PermanentDeliveryError("set the OBF client id: acquis adapter set <slug> obf client_id=…")
+    if not secret and not (cert and key):
+        raise PermanentDeliveryError(
+            "set the OBF client secret (acquis adapter set <slug> obf client_secret=…), "
+            "or for legacy v1 keys a certificate and private_key"
+        )
+    version = str(_setting(settings, "api_version"))
+    if version not in ("v1", "v2"):
+        raise PermanentDeliveryError(f"api_version must be v1 or v2, not {version!r}")
+    return OBFConfig(
+        client_id=str(client_id),
+        client_secret=str(secret) if secret else None,
+        api_url=str(_setting(settings, "api_url")),
+        api_version="v1" if version == "v1" else "v2",
+        certificate=str(cert) if cert else None,
+        private_key=str(key) if key else None,
+        timeout=timeout,
+    )
+
+
+class OBFPlugin:
+    """The adapter; one instance per process keeps a client (and its token) per establishment.
+
+    ``timeout`` is the HTTP read timeout in seconds (tests use a fraction of a second).
+    """
+
+    def __init__(self, timeout: float = 30.0, clients: ClientCache | None = None) -> None:
+        self.timeout = timeout
+        self.clients = clients or ClientCache()
+
+    def client(self, ctx: AdapterContext) -> OBFClient:
+        return self.clients.get(ctx.establishment.id, config_of(ctx.settings, self.timeout))
+
+    @hookimpl
+    def adapter_spec(self) -> AdapterSpec:
+        return AdapterSpec(
+            name=NAME,
+            title="OpenBadge Factory",
+            description=(
+                "Issues badges through the establishment's OpenBadge Factory account; each badge "
+                "class must be mapped to an OBF badge (acquis obf sync-badges)."
+            ),
+            settings=SETTINGS,
+            check=self.check,
+            emits_badges=True,
+            priority=100,  # before the native issuer (1000): enabling OBF means OBF badges
+        )
+
+    def check(self, ctx: AdapterContext) -> CheckResult:
+        try:
+            client = self.client(ctx)
+            client.ping()
+            badges = client.list_badges()
+        except DeliveryError as exc:
+            return CheckResult(ok=False, message=str(exc))
+        return CheckResult(
+            ok=True,
+            message=(
+                f"connected to OBF ({client.config.api_version}) as client {client.config.client_id}; "
+                f"{len(badges)} badge(s) ready to issue"
+            ),
+            details={"badges": len(badges)},
+        )
+
+    # ---- issuing -----------------------------------------------------------------------------
+    @staticmethod
+    def _require(award: AwardEvent) -> tuple[str, str]:
+        badge_id = award.badge_class.obf_badge_id
+        if not badge_id:
+            raise PermanentDeliveryError(
+                f"badge class {award.badge_class.name!r} ({award.badge_class.public_id}) has no OBF "
+                "badge: map the badge class to an OBF badge (acquis obf sync-badges <slug> "
+                f"--map {award.badge_class.public_id}=<OBF badge id>), then retry"
+            )
+        email = award.learner.email
+        if not email:
+            raise PermanentDeliveryError(
+                f"learner {award.learner.display_name!r} has no email address, and OBF delivers "
+                "badges by email: have the LMS send it (xAPI actor mbox, or the LTI email claim), "
+                "then retry"
+            )
+        return badge_id, email
+
+    @staticmethod
+    def _receipt(client: OBFClient, event_id: str, badge_id: str, email: str) -> EmissionReceipt:
+        return EmissionReceipt(
+            emitter=NAME,
+            external_id=event_id,
+            data={
+                "event_id": event_id,
+                "badge_id": badge_id,
+                "email": email,  # the recipient to revoke, even if the learner's email changes
+                "api_version": client.config.api_version,
+                "client_id": client.config.client_id,
+            },
+        )
+
+    def _lookup(self, client: OBFClient, award: AwardEvent, badge_id: str, email: str) -> str | None:
+        for event, entry in client.iter_events_with_log(badge_id, email):
+            if entry.get(LOG_KEY) == award.public_id:
+                return event.id
+        return None
+
+    @hookimpl
+    def emit_badge(self, ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt:
+        badge_id, email = self._require(award)
+        client = self.client(ctx)
+        found = self._lookup(client, award, badge_id, email)
+        if found is not None:
+            return self._receipt(client, found, badge_id, email)
+        s = ctx.settings
+        request = IssueRequest(
+            email=email,
+            name=award.learner.display_name,
+            issued_on=award.created_at,
+            expires_on=award.expires_at,
+            log_entry={
+                LOG_KEY: award.public_id,
+                "badge_class": award.badge_class.public_id,
+                "establishment": ctx.establishment.slug,
+                "wwwroot": ctx.public_url,
+            },
+            send_email=bool(_setting(s, "send_email")),
+            email_subject=_setting(s, "email_subject"),
+            email_body=_setting(s, "email_body"),
+            email_link_text=_setting(s, "email_link_text"),
+            email_footer=_setting(s, "email_footer"),
+        )
+        event_id = client.issue(badge_id, request)
+        return self._receipt(client, event_id, badge_id, email)
+
+    @hookimpl
+    def reconcile_emission(self, ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt | None:
+        badge_id, email = award.badge_class.obf_badge_id, award.learner.email
+        if not badge_id or not email:
+            return None  # emit_badge refused it before calling OBF
+        client = self.client(ctx)
+        found = self._lookup(client, award, badge_id, email)
+        return self._receipt(client, found, badge_id, email) if found is not None else None
+
+    @hookimpl
+    def badge_revoked(self, ctx: AdapterContext, award: AwardEvent, receipt: EmissionReceipt | None) -> None:
+        if receipt is None or receipt.emitter != NAME or not receipt.external_id:
+            return
+        email = receipt.data.get("email") or award.learner.email
+        if not email:
+            return
+        self.client(ctx).revoke(receipt.external_id, [str(email)])
+
+
+plugin = OBFPlugin()  # what the entry point registers
