@@ -41,6 +41,10 @@ def serve(host: str, port: int, threads: int) -> None:
     if rt.settings.worker == "inprocess":
         rt.worker = Worker(rt.db, rt.host, rt.settings.public_url)
         rt.worker.start_thread()
+    elif rt.settings.worker == "celery":
+        from acquis.queue.celery_app import Notifier, app_from_env
+
+        rt.notifier = Notifier(app_from_env())
     app = create_app(rt)
     click.echo(f"acquis listening on http://{host}:{port} (public URL {rt.settings.public_url})")
     click.echo(f"instance folder: {rt.settings.instance_path}; deliveries: {rt.settings.worker}")
@@ -50,12 +54,41 @@ def serve(host: str, port: int, threads: int) -> None:
 @click.command()
 @click.option("--once", is_flag=True, help="Deliver what is due, then exit.")
 @click.option(
+    "--celery",
+    "use_celery",
+    is_flag=True,
+    help="Run as a Celery worker (with the outbox sweeper) on ACQUIS_BROKER_URL.",
+)
+@click.option(
+    "--concurrency", default=2, show_default=True, type=click.IntRange(1, 64), help="Celery worker processes."
+)
+@click.option(
     "--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between polls."
 )
 @friendly
-def worker(once: bool, poll: float) -> None:
-    """Deliver the outbox (badges, pushes to other systems) in this process."""
+def worker(once: bool, poll: float, use_celery: bool, concurrency: int) -> None:
+    """Deliver the outbox (badges, pushes to other systems) in this process, or as a Celery worker."""
     rt = cli_runtime.get()
+    if use_celery:
+        from acquis.queue.celery_app import app_from_env
+
+        app = app_from_env()
+        rt.settings.instance_path.mkdir(parents=True, exist_ok=True)
+        # --beat: this worker also sweeps the outbox for retries and for anything enqueued while
+        # the broker was away. Several sweepers only mean extra wake-ups: leases keep each
+        # message to one worker.
+        app.worker_main(
+            [
+                "worker",
+                "--beat",
+                f"--schedule={rt.settings.instance_path / 'celerybeat-schedule'}",
+                f"--concurrency={concurrency}",
+                f"--loglevel={rt.settings.log_level}",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+        return
     configure_logging(rt.settings.log_level)
     w = Worker(rt.db, rt.host, rt.settings.public_url, poll_interval=poll)
     if once:

@@ -30,7 +30,7 @@ from acquis.core.plugins import PluginHost
 
 log = logging.getLogger("acquis.delivery")
 
-LEASE = timedelta(minutes=2)  # well above any adapter HTTP timeout (30 s)
+LEASE = timedelta(minutes=2)  # default; well above any adapter HTTP timeout (30 s)
 MAX_ATTEMPTS = 15
 BASE_DELAY_S = 2.0
 MAX_DELAY_S = 3600.0
@@ -50,11 +50,14 @@ class Outcome:
 
 
 class Deliverer:
-    def __init__(self, db: Database, host: PluginHost, worker_id: str, public_url: str) -> None:
+    def __init__(
+        self, db: Database, host: PluginHost, worker_id: str, public_url: str, lease: timedelta = LEASE
+    ) -> None:
         self.db = db
         self.host = host
         self.worker_id = worker_id
         self.public_url = public_url
+        self.lease = lease
 
     # ---- claiming --------------------------------------------------------------------------
     def claim(self, limit: int = 50, ids: list[int] | None = None) -> list[int]:
@@ -80,7 +83,7 @@ class Deliverer:
             session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(candidates))
-                .values(locked_by=self.worker_id, locked_until=now + LEASE)
+                .values(locked_by=self.worker_id, locked_until=now + self.lease)
             )
             return candidates
 

@@ -6,6 +6,7 @@ there, so no module-level global holds a database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from acquis.core import crypto, logs, migrate
@@ -28,11 +29,15 @@ class Runtime:
     db: Database
     host: PluginHost
     worker: Worker | None = field(default=None)
+    # Scaled mode: wakes Celery workers (set by the web entry point when ACQUIS_WORKER=celery).
+    notifier: Callable[[], None] | None = field(default=None)
 
     def notify(self) -> None:
-        """Something was enqueued: let the in-process worker look now rather than at its next poll."""
+        """Something was enqueued: let a worker look now rather than at its next poll or sweep."""
         if self.worker is not None:
             self.worker.wake()
+        if self.notifier is not None:
+            self.notifier()
 
     def close(self) -> None:
         if self.worker is not None:

@@ -26,6 +26,10 @@ class Settings:
     # never from the database, so a database dump alone reveals no secret.
     secret_keys: tuple[str, ...] = field(repr=False, default=())
     worker: str = "inprocess"  # "inprocess", "none" (deliveries run by `acquis worker`) or "celery"
+    broker_url: str | None = field(repr=False, default=None)  # scaled mode: amqp://… or redis://…
+    queue_name: str = "acquis"  # the Celery queue; one per deployment sharing a broker
+    # How long a worker holds a message before another may take it (must exceed adapter timeouts).
+    lease_seconds: int = 120
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
 
@@ -49,6 +53,14 @@ class Settings:
             raise ConfigurationError(f"{ENV_PREFIX}MAX_BODY_BYTES must be a number of bytes") from exc
         if max_body <= 0:  # Flask would then refuse every request body with a 413
             raise ConfigurationError(f"{ENV_PREFIX}MAX_BODY_BYTES must be a positive number of bytes")
+        try:
+            lease = int(env.get(f"{ENV_PREFIX}DELIVERY_LEASE_SECONDS", "120"))
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}DELIVERY_LEASE_SECONDS must be a number of seconds"
+            ) from exc
+        if lease < 1:
+            raise ConfigurationError(f"{ENV_PREFIX}DELIVERY_LEASE_SECONDS must be at least 1")
         public_url = env.get(f"{ENV_PREFIX}PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{ENV_PREFIX}PUBLIC_URL must start with http:// or https://")
@@ -60,6 +72,9 @@ class Settings:
             worker=worker,
             max_body_bytes=max_body,
             log_level=env.get(f"{ENV_PREFIX}LOG_LEVEL", "INFO").upper(),
+            broker_url=env.get(f"{ENV_PREFIX}BROKER_URL") or None,
+            queue_name=env.get(f"{ENV_PREFIX}QUEUE", "acquis"),
+            lease_seconds=lease,
         )
 
     @property
