@@ -269,3 +269,26 @@ def test_paging_reads_every_event(fake: FakeOBF, url: str, monkeypatch: pytest.M
     assert len(found) == 5
     assert len(client.list_badges()) == 2
     assert fake.calls["GET /v2/event/<client_id>"] == 3
+
+
+def test_refused_connection_when_issuing_is_transient_not_unknown() -> None:
+    """Nothing was sent, so nothing needs reconciling: a plain retry is safe."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = _client(f"http://127.0.0.1:{port}", secret=None)  # no token step: the POST itself fails
+    with pytest.raises(TransientDeliveryError):
+        client.issue("B1", _request())
+
+
+def test_log_entry_is_read_from_a_v2_listing_when_present_as_a_json_string() -> None:
+    """Recorded v2 lists leave log_entry out (the single event is read then); if OBF includes it,
+    as a JSON string like in the single event, it is used without the extra call."""
+    from acquis.plugins.obf.client import _event
+
+    listed = _event({"id": "E1", "badge_id": "B1", "log_entry": '{"acquis_award": "a1"}'})
+    assert listed.log_entry == {"acquis_award": "a1"}
+    assert _event({"id": "E1", "badge_id": "B1"}).log_entry is None
+    assert _event({"id": "E1", "badge_id": "B1", "log_entry": {"acquis_award": "a1"}}).log_entry == {
+        "acquis_award": "a1"
+    }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from acquis.core import adapters, delivery, establishments, tags
+from acquis.core import adapters, delivery, establishments, snapshots, tags
 from acquis.core.db import Database
 from acquis.core.delivery import Deliverer
 from acquis.core.ingest import ingest
@@ -194,8 +194,11 @@ def test_connection_check_says_what_works_and_what_to_fix(
     )
 
 
-def test_revocation_flows_to_obf(db: Database, ohost: PluginHost, fake: FakeOBF, obf_url: str) -> None:
-    _tenant(db, ohost, obf_url)
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_revocation_flows_to_obf(
+    db: Database, ohost: PluginHost, fake: FakeOBF, obf_url: str, version: str
+) -> None:
+    _tenant(db, ohost, obf_url, version)
     _send(db, ohost, [_statement(1, 1), _statement(2, 1)])
     worker = Deliverer(db, ohost, "w1", PUBLIC_URL)
     worker.run_once()
@@ -236,6 +239,35 @@ def test_an_award_accepted_by_obf_then_timed_out_is_reconciled_not_reissued(
     assert fake.calls["POST /v2/event/<client_id>/<badge_id>/issue"] == 1
     (event,) = fake.events.values()
     assert award.external_id == event.id
+
+
+def test_emit_is_idempotent_when_a_dead_worker_issued_without_recording(
+    db: Database, ohost: PluginHost, fake: FakeOBF, obf_url: str
+) -> None:
+    """A worker that died between OBF's answer and its commit leaves a pending message whose
+    outcome the core does not know is unknown: emit_badge itself must find the earlier issue."""
+    _tenant(db, ohost, obf_url)
+    _send(db, ohost, [_statement(1, 1)])
+    plugin = ohost.pm.get_plugin("obf")
+    assert isinstance(plugin, OBFPlugin)
+    with db.session() as s:
+        (award,) = s.scalars(select(Award)).all()
+        est = establishments.get(s, "univ-a")
+        ctx = adapters.context(s, est, "obf", PUBLIC_URL, "acquis-1")
+        event = snapshots.award_event(s, award.id)
+    first = plugin.emit_badge(ctx, event)  # the dead worker's call: OBF issued, nothing recorded
+    Deliverer(db, ohost, "w2", PUBLIC_URL).run_once()
+    (recorded,) = _awards(db)
+    assert recorded.status == "issued" and recorded.external_id == first.external_id
+    assert fake.issued_awards() == {recorded.public_id: 1}
+
+
+def test_check_without_a_secret_says_which_setting_to_set(db: Database, ohost: PluginHost) -> None:
+    with db.session() as s:
+        t = helpers.make_tenant(s, ohost, "univ-a")
+        adapters.update_settings(s, ohost, t.est, "obf", {"client_id": "CID"})
+        result = adapters.check(s, ohost, t.est, "obf", PUBLIC_URL)
+    assert not result.ok and "client_secret" in result.message
 
 
 LEARNERS = 80
