@@ -111,7 +111,7 @@ def _sent_before_failure(exc: requests.ConnectionError) -> bool:
     if isinstance(exc, requests.ConnectTimeout):
         return False
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return not isinstance(reason, NewConnectionError | requests.exceptions.ProxyError)
+    return not isinstance(reason, NewConnectionError)  # includes DNS failures (NameResolutionError)
 
 
 class OBFClient:
