@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import click
 
-from acquis.cli import adapters, awards, db, establishments, frameworks, lti, obf, platforms, serve, tags
+from acquis.cli import (
+    adapters,
+    awards,
+    db,
+    establishments,
+    europass,
+    frameworks,
+    lti,
+    obf,
+    platforms,
+    serve,
+    tags,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,7 +29,7 @@ def cli() -> None:
     """
 
 
-for _module in (serve, db, establishments, adapters, platforms, frameworks, tags, awards, obf, lti):
+for _module in (serve, db, establishments, adapters, platforms, frameworks, tags, awards, obf, lti, europass):
     _module.register(cli)
 
 

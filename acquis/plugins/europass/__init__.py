@@ -1,0 +1,1 @@
+"""European Digital Credentials (European Learning Model v3) of what a student chose to export."""
