@@ -80,6 +80,13 @@ class Deliverer:
             candidates = list(session.scalars(query))
             if not candidates:
                 return []
+            # A message still marked as locked had a worker die while holding it: that worker's
+            # call may have reached the remote side, so the next attempt must reconcile first.
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(candidates), OutboxMessage.locked_by.is_not(None))
+                .values(outcome_unknown=True)
+            )
             session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(candidates))

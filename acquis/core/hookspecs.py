@@ -13,8 +13,9 @@ How hooks are called
   durable, and a failing adapter is retried without calling the others again. ``ctx.delivery_id``
   stays the same across retries: use it as an idempotency key towards remote systems.
 * ``emit_badge`` is delivered the same way, once per award, with first-result-wins among the
-  establishment's enabled emitters; ``reconcile_emission`` is asked first when an earlier
-  attempt's outcome is unknown.
+  establishment's enabled emitters. Whenever an earlier attempt may have reached the remote
+  side (it raised ``OutcomeUnknownError``, or its worker died holding the message),
+  ``reconcile_emission`` is asked first; so ``emit_badge`` itself need not look anything up.
 * ``adapter_spec`` and ``web_blueprints`` are asked at start-up; ``export_achievements`` during
   a request.
 

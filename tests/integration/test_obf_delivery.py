@@ -137,7 +137,7 @@ def test_an_award_is_issued_by_obf_not_the_native_issuer(
     assert event.recipients[0]["email"] == "learner1@univ-a.fr"
     assert event.log_entry["acquis_award"] == award.public_id
     assert award.receipt is not None and award.receipt["data"]["email"] == "learner1@univ-a.fr"
-    assert fake.api_calls() - before == 2  # the lookup that makes a re-issue impossible, then the issue
+    assert fake.api_calls() - before == 1  # the issue alone: look-ups only when an outcome is unknown
 
 
 def test_an_unmapped_badge_class_is_refused_with_what_to_do(
@@ -244,18 +244,21 @@ def test_an_award_accepted_by_obf_then_timed_out_is_reconciled_not_reissued(
 def test_emit_is_idempotent_when_a_dead_worker_issued_without_recording(
     db: Database, ohost: PluginHost, fake: FakeOBF, obf_url: str
 ) -> None:
-    """A worker that died between OBF's answer and its commit leaves a pending message whose
-    outcome the core does not know is unknown: emit_badge itself must find the earlier issue."""
+    """A worker that died between OBF's answer and its commit leaves its message leased; once
+    the lease runs out, the next worker must find the earlier issue instead of issuing again."""
     _tenant(db, ohost, obf_url)
     _send(db, ohost, [_statement(1, 1)])
     plugin = ohost.pm.get_plugin("obf")
     assert isinstance(plugin, OBFPlugin)
+    assert Deliverer(db, ohost, "dead", PUBLIC_URL).claim()  # the dead worker took the message…
     with db.session() as s:
         (award,) = s.scalars(select(Award)).all()
         est = establishments.get(s, "univ-a")
         ctx = adapters.context(s, est, "obf", PUBLIC_URL, "acquis-1")
         event = snapshots.award_event(s, award.id)
-    first = plugin.emit_badge(ctx, event)  # the dead worker's call: OBF issued, nothing recorded
+    first = plugin.emit_badge(ctx, event)  # …OBF issued, and the worker died before recording it
+    with db.session() as s:
+        s.execute(update(OutboxMessage).values(locked_until=utcnow()))  # its lease runs out
     Deliverer(db, ohost, "w2", PUBLIC_URL).run_once()
     (recorded,) = _awards(db)
     assert recorded.status == "issued" and recorded.external_id == first.external_id

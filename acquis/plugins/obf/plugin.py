@@ -190,9 +190,8 @@ class OBFPlugin:
     def emit_badge(self, ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt:
         badge_id, email = self._require(award)
         client = self.client(ctx)
-        found = self._lookup(client, award, badge_id, email)
-        if found is not None:
-            return self._receipt(client, found, badge_id, email)
+        # No look-up here: the core asks reconcile_emission first whenever an earlier attempt
+        # may have reached OBF (an unknown outcome, or a worker that died holding the award).
         s = ctx.settings
         request = IssueRequest(
             email=email,
