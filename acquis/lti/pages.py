@@ -145,3 +145,19 @@ def landing(kind: str, locale: str, context: dict[str, Any]) -> Response:
         role=context.get("role"),
     )
     return _page(text[kind + "_title"], body, lang=lang)
+
+
+def registered(issuer: str, establishment: str, deployment_id: str) -> Response:
+    """End of dynamic registration: tell the admin, then ask Moodle to close its registration panel."""
+    body = render_template_string(
+        """<h1>acquis est enregistré / acquis is registered</h1>
+<p>Plateforme {{ issuer }} enregistrée pour {{ establishment }} (déploiement {{ deployment }}).
+Dans Moodle, activez l'outil dans « Gérer les outils » : il y reste en attente jusque-là.</p>
+<p class="en" lang="en">Platform {{ issuer }} registered for {{ establishment }} (deployment
+{{ deployment }}). In Moodle, activate the tool under "Manage tools": it stays pending until then.</p>
+<script>(window.opener || window.parent).postMessage({subject: "org.imsglobal.lti.close"}, "*");</script>""",
+        issuer=issuer,
+        establishment=establishment,
+        deployment=deployment_id,
+    )
+    return _page("acquis est enregistré / acquis is registered", body)

@@ -21,7 +21,9 @@ from pylti1p3.request import Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as BaseResponse
 
-from acquis.lti import keys, pages
+from acquis.core import establishments
+from acquis.core.errors import Conflict, InvalidInput, NotFound
+from acquis.lti import keys, pages, registration
 from acquis.lti import session as lti_session
 from acquis.lti.session import LtiSession, lti_required
 from acquis.lti.storage import DbLaunchDataStorage
@@ -266,3 +268,31 @@ def admin_home(slug: str) -> Response:
     from flask import g
 
     return pages.landing("admin", g.lti.locale, lti_session.as_context(g.lti))
+
+
+@bp.get("/e/<slug>/lti/register")
+def register(slug: str) -> Response:
+    """Dynamic registration, started by Moodle with openid_configuration and registration_token."""
+    rt = runtime()
+    base_url = url_for("lti.login", _external=True).removesuffix("/lti/login")
+    try:
+        with rt.db.session() as session:
+            est = establishments.get(session, slug)
+            done = registration.register(
+                session,
+                est,
+                request.args.get("openid_configuration", ""),
+                request.args.get("registration_token", ""),
+                base_url,
+            )
+            name = est.name
+    except NotFound:
+        return _refuse("registration", 404, f"établissement inconnu / unknown establishment: {slug}")
+    except InvalidInput as exc:
+        return _refuse("registration", 400, str(exc))
+    except Conflict as exc:
+        return _refuse("registration", 409, str(exc))
+    except registration.RegistrationError as exc:
+        return _refuse("registration", 502, str(exc))
+    log.info("lti platform %s registered for %s (deployment %s)", done.issuer, slug, done.deployment_id)
+    return pages.registered(done.issuer, name, done.deployment_id)
