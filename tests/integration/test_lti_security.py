@@ -273,3 +273,32 @@ def test_a_forged_session_cookie_is_ignored(lti_env: LtiEnv, browser: Browser) -
     forged = Browser()
     forged.http.cookies.set("acquis_lti", genuine[:-2] + ("AA" if not genuine.endswith("AA") else "BB"))
     _refused(forged.http.get(student_page, timeout=10), "no_session", 401)
+
+
+def test_concurrent_replays_let_exactly_one_launch_through(lti_env: LtiEnv, browser: Browser) -> None:
+    """Several web workers receive the same launch at once: the database decides, once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    form = browser.login(lti_env.platform)
+    cookies = browser.http.cookies.get_dict()
+
+    def post(_: int) -> int:
+        response = requests.post(
+            form.action, data=form.fields, cookies=cookies, timeout=20, allow_redirects=False
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(post, range(6)))
+    assert sorted(statuses) == [303] + [400] * 5, statuses
+
+
+def test_role_mapping() -> None:
+    from acquis.lti.session import map_role
+
+    lis = "http://purl.imsglobal.org/vocab/lis/v2/"
+    assert map_role([lis + "membership#Learner"]) == "student"
+    assert map_role([lis + "membership#Instructor", lis + "membership#Learner"]) == "teacher"
+    assert map_role([lis + "system/person#Administrator", lis + "membership#Instructor"]) == "admin"
+    assert map_role([lis + "membership#Mentor"]) is None
+    assert map_role([]) is None
