@@ -13,6 +13,7 @@ from acquis.cli import (
     frameworks,
     lti,
     obf,
+    pegase,
     platforms,
     serve,
     tags,
@@ -29,7 +30,20 @@ def cli() -> None:
     """
 
 
-for _module in (serve, db, establishments, adapters, platforms, frameworks, tags, awards, obf, lti, europass):
+for _module in (
+    serve,
+    db,
+    establishments,
+    adapters,
+    platforms,
+    frameworks,
+    tags,
+    awards,
+    obf,
+    lti,
+    europass,
+    pegase,
+):
     _module.register(cli)
 
 

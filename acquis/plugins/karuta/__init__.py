@@ -1,0 +1,1 @@
+"""Karuta adapter: copies issued badges and validated competencies into students' Karuta portfolios."""

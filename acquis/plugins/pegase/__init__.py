@@ -1,0 +1,1 @@
+"""Pégase adapter: learners, formations and published results from the French SIS Pégase."""
