@@ -77,6 +77,8 @@ class FakePegase:
     tokens: dict[str, float] = field(default_factory=dict)  # token → expiry (epoch)
     calls: Counter[str] = field(default_factory=Counter)
     responses: list[tuple[str, Any]] = field(default_factory=list)  # (operationId, JSON body)
+    # (operationId, path as requested, query parameter names): checked against the OpenAPI paths
+    requests_seen: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -200,6 +202,7 @@ class FakePegase:
 
     def _json(self, operation: str, body: Any) -> Response:
         self.responses.append((operation, body))
+        self.requests_seen.append((operation, request.path, tuple(sorted(request.args))))
         return Response(json.dumps(body), status=200, mimetype="application/json")
 
     def app(self) -> Flask:

@@ -9,8 +9,10 @@ properties its schema declares, so a misspelt field in the fake fails here.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -201,3 +203,50 @@ def test_the_validation_catches_drift() -> None:
     assert ins.is_valid(page)
     inscription["mels"][0].pop("mail")
     assert not ins.is_valid(page)
+
+
+def _path_regex(doc: dict[str, Any], operation_id: str) -> tuple[re.Pattern[str], dict[str, Any], set[str]]:
+    """The server path prefix + path template of an operation as a regex, the schemas of its path
+    parameters, and the names of the query parameters it declares (a form-exploded object
+    contributes its properties)."""
+    prefix = urlsplit(doc["servers"][0]["url"]).path.rstrip("/")
+    params_by_ref = doc["components"].get("parameters", {})
+    for template, item in doc["paths"].items():
+        for op in item.values():
+            if not isinstance(op, dict) or op.get("operationId") != operation_id:
+                continue
+            params = [*item.get("parameters", []), *op.get("parameters", [])]
+            params = [params_by_ref[p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p for p in params]
+            path_schemas = {p["name"]: p.get("schema", {}) for p in params if p["in"] == "path"}
+            query: set[str] = set()
+            for p in (p for p in params if p["in"] == "query"):
+                schema = p.get("schema", {})
+                if "$ref" in schema and p.get("explode"):
+                    target = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+                    query |= set(target.get("properties", {}))
+                else:
+                    query.add(p["name"])
+            pattern = re.escape(prefix + template)
+            for name in path_schemas:
+                pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]+)")
+            return re.compile(pattern + "$"), path_schemas, query
+    raise KeyError(operation_id)
+
+
+def test_the_client_calls_paths_and_parameters_the_openapi_files_declare(
+    fake: FakePegase, served: PegaseClient
+) -> None:
+    """The fake serves each operation under its server's path, and the client's path parameters
+    and query parameters are the declared ones, with values their schemas accept."""
+    list(served.iter_inscriptions(fake.periode, since=1725000000))
+    served.cursus("10000001")
+    served.results(fake.periode, "10000001", "LIC-INFO>BC01")
+    assert {op for op, _, _ in fake.requests_seen} == set(FILES)
+    for operation, path, query in fake.requests_seen:
+        regex, path_schemas, declared = _path_regex(_load(FILES[operation]), operation)
+        match = regex.match(unquote(path))
+        assert match, f"{operation}: {path} does not match {regex.pattern}"
+        for name, value in match.groupdict().items():
+            errors = list(Draft202012Validator(_nullable(path_schemas[name])).iter_errors(value))
+            assert not errors, f"{operation}: path parameter {name}={value!r}: {errors[0].message}"
+        assert set(query) <= declared, f"{operation}: undeclared query parameters {set(query) - declared}"
