@@ -99,6 +99,8 @@ def import_results_cmd(
         click.echo(f"rated\tlearner {learner_id}\t{competency}\t{rating}")
     for learner_id, competency in report.pending:
         click.echo(f"pending\tlearner {learner_id}\t{competency}\tno published final result yet")
+    for code in report.missing:
+        click.echo(f"missing\t{code}\tPégase has no results for this student in this period and chemin")
     for learner_id, outcome in sorted(report.outcomes.items()):
         click.echo(f"outcome\tlearner {learner_id}\t{outcome}")
 

@@ -278,6 +278,7 @@ def test_results_rate_the_blocks(db: Database, fake: FakePegase, url: str, tenan
     assert ratings[(lucie, "UE-ALGO")][1:] == ("pegase", "LIC-INFO>UE-ALGO: ADM, 17/20")
     assert sorted(report.pending) == [(estelle, "C-BDD"), (estelle, "UE-WEB")]
     assert report.outcomes == {lucie: certification.PART, estelle: certification.REFUSED}
+    assert report.missing == []
 
     # Importing again changes nothing; a deliberation that turns AJ into ADM updates one rating.
     with db.session() as s:
@@ -361,3 +362,15 @@ def test_the_maquette_tree_of_a_cursus(fake: FakePegase, url: str) -> None:
         (1, "UE-LV"),
     ]
     assert maquette(_client(fake, url).cursus("99999999")) == []
+
+
+def test_a_student_unknown_to_coc_is_reported_and_the_others_rated(
+    db: Database, fake: FakePegase, url: str, tenant: dict[str, int]
+) -> None:
+    client = _client(fake, url)
+    learners = {"10000001": tenant["lucie"], "10000099": tenant["ana"]}  # Ana's code is unknown to COC
+    with db.session() as s:
+        est = establishments.get(s, "univ-a")
+        report = import_results(s, est, client, "lic-info", fake.periode, "LIC-INFO", {}, learners=learners)
+    assert report.missing == ["10000099"]
+    assert {competency for _, competency, _ in report.rated} == {"UE-ALGO", "UE-WEB"}

@@ -70,6 +70,10 @@ def jwt_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
+class PegaseNotFound(PermanentDeliveryError):
+    """Pégase answered 404: a wrong URL, or a code (learner, period, chemin) it does not know."""
+
+
 class PegaseClient:
     """One establishment's connection to Pégase. Thread-safe: the token is shared under a lock."""
 
@@ -164,7 +168,7 @@ class PegaseClient:
                     "account the API's rights in Pégase (or check the structure code)"
                 )
             if resp.status_code == 404:
-                raise PermanentDeliveryError(f"Pégase {api}: not found ({url}); check the URL and codes")
+                raise PegaseNotFound(f"Pégase {api}: not found ({url}); check the URL and codes")
             if resp.status_code >= 500:
                 raise TransientDeliveryError(f"Pégase {api} failed ({resp.status_code}) on {url}")
             if resp.status_code != 200:

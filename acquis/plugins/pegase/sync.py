@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from acquis.core import certification, frameworks
 from acquis.core.models import CompetencyRating, Establishment, Learner, LearnerIdentifier
-from acquis.plugins.pegase.client import PegaseClient
+from acquis.plugins.pegase.client import PegaseClient, PegaseNotFound
 
 SYSTEM_CODE = "pegase:code_apprenant"
 SYSTEM_INE = "pegase:ine"
@@ -191,6 +191,7 @@ class ResultsReport:
     unchanged: int = 0
     pending: list[tuple[int, str]] = field(default_factory=list)  # published without final result
     outcomes: dict[int, str] = field(default_factory=dict)  # learner → certification outcome
+    missing: list[str] = field(default_factory=list)  # codes apprenant COC knows nothing of here
 
 
 def import_results(
@@ -227,7 +228,13 @@ def import_results(
                 )
             )
         }
-        for row in client.results(periode, code_apprenant, chemin):
+        try:
+            rows = client.results(periode, code_apprenant, chemin)
+        except PegaseNotFound:
+            # Not enrolled in this period or chemin: nothing to rate, and no reason to stop the others.
+            report.missing.append(code_apprenant)
+            continue
+        for row in rows:
             leaf = row.get("objetFeuille") or {}
             obj = str(leaf.get("code") or "") if isinstance(leaf, dict) else ""
             competency = explicit.get(obj, obj)
