@@ -219,3 +219,27 @@ def test_the_outbox_parks_a_push_to_a_missing_portfolio_with_the_reason(
             "no Karuta portfolio has the code 'learner2-portfolio'" in (m.last_error or "") for m in parked
         )
         assert s.scalars(select(Award)).one().status == "issued"  # the badge itself is not held back
+
+
+def test_revocations_mark_the_unit_and_never_create_one(fake: FakeKaruta, url: str) -> None:
+    plugin = KarutaPlugin(timeout=5)
+    ctx = _ctx(url)
+    plugin.badge_revoked(ctx, _award(), RECEIPT)  # never pushed: nothing to mark
+    assert fake.units("lucie.martin-portfolio") == [] and fake.calls["post_node"] == 0
+    plugin.badge_emitted(ctx, _award(), RECEIPT)
+    award = AwardEvent(**{**_award().__dict__, "revocation_reason": "fraude"})
+    plugin.badge_revoked(ctx, award, RECEIPT)
+    (unit,) = fake.units("lucie.martin-portfolio", TAG_BADGE)
+    assert (fake.text_of(unit, "nodeRes", "label") or "").startswith("[Révoqué]")
+    assert "Motif : fraude" in (fake.text_of(unit, "Field", "text") or "")
+
+    plugin.competency_validated(ctx, _validation())
+    gone = ValidationEvent(
+        5, LUCIE, "demo", "C1", "Chercher l'information", 1, "Novice", "revoked", "rules", ()
+    )
+    plugin.validation_revoked(ctx, gone)
+    (unit,) = fake.units("lucie.martin-portfolio", TAG_COMPETENCY)
+    assert (fake.text_of(unit, "nodeRes", "label") or "").startswith("[Révoqué]")
+    plugin.competency_validated(ctx, _validation())  # validated again: restored, still one unit
+    (unit,) = fake.units("lucie.martin-portfolio", TAG_COMPETENCY)
+    assert fake.text_of(unit, "nodeRes", "label") == "Chercher l'information — Novice"

@@ -190,8 +190,9 @@ def _tag(node: etree._Element) -> str | None:
     return meta.get("semantictag") if meta is not None else None
 
 
-def push(client: KarutaClient, code: str, entry: Entry, lang: str) -> str:
-    """Add ``entry`` to the portfolio ``code``, or update the unit already holding its key."""
+def push(client: KarutaClient, code: str, entry: Entry, lang: str, create: bool = True) -> str | None:
+    """Add ``entry`` to the portfolio ``code``, or update the unit already holding its key;
+    with ``create=False`` only update (a revocation of something never pushed adds nothing)."""
     portfolio = client.portfolio(code)
     root = portfolio if portfolio.tag == "asmRoot" else portfolio.find(".//asmRoot")
     if root is None or not root.get("id"):
@@ -201,7 +202,7 @@ def push(client: KarutaClient, code: str, entry: Entry, lang: str) -> str:
         None,
     )
     if existing is None:
-        return client.add_node(str(root.get("id")), entry.unit(lang))
+        return client.add_node(str(root.get("id")), entry.unit(lang)) if create else None
     unit_id = str(existing.get("id"))
     client.put_node_resource(unit_id, node_res(entry.key, entry.title, lang))
     contexts = {_tag(c): c for c in existing.findall("asmContext")}
@@ -249,6 +250,14 @@ def competency_entry(ctx: AdapterContext, v: ValidationEvent) -> Entry:
     )
 
 
+def revoked(entry: Entry, reason: str | None) -> Entry:
+    """The same unit, marked: the student keeps the trace, and a reader cannot mistake it."""
+    why = f" Motif : {reason}" if reason else ""
+    return Entry(
+        entry.key, entry.tag, f"[Révoqué] {entry.title}", entry.url, f"Révoqué.{why}\n\n{entry.text}"
+    )
+
+
 class KarutaPlugin:
     """The adapter; one client (and Karuta session) per establishment per process."""
 
@@ -270,7 +279,10 @@ class KarutaPlugin:
         return AdapterSpec(
             name=NAME,
             title="Karuta",
-            description="Adds each issued badge and validated competency to the student's Karuta portfolio.",
+            description=(
+                "Adds each issued badge and validated competency to the student's Karuta portfolio, "
+                "and marks them there when they are revoked."
+            ),
             settings=SETTINGS,
             check=self.check,
         )
@@ -300,6 +312,20 @@ class KarutaPlugin:
             return
         code = portfolio_code(ctx.settings, validation.learner)
         push(self.client(ctx), code, competency_entry(ctx, validation), _lang(ctx))
+
+    # Revocations update the unit in place rather than delete it: a deletion cannot be told from
+    # a student's own edit, and a competency validated again later finds its unit and is restored.
+    @hookimpl
+    def badge_revoked(self, ctx: AdapterContext, award: AwardEvent, receipt: EmissionReceipt | None) -> None:
+        code = portfolio_code(ctx.settings, award.learner)
+        entry = badge_entry(ctx, award, receipt or EmissionReceipt(emitter=""))
+        push(self.client(ctx), code, revoked(entry, award.revocation_reason), _lang(ctx), create=False)
+
+    @hookimpl
+    def validation_revoked(self, ctx: AdapterContext, validation: ValidationEvent) -> None:
+        code = portfolio_code(ctx.settings, validation.learner)
+        entry = revoked(competency_entry(ctx, validation), validation.reason)
+        push(self.client(ctx), code, entry, _lang(ctx), create=False)
 
 
 plugin = KarutaPlugin()  # what the entry point registers
