@@ -43,6 +43,15 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
 
 
 @dataclass(frozen=True)
+class _Job:
+    message_id: int
+    topic: str
+    plugin: str | None
+    prepared: dict[str, Any]
+    unknown: bool
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: str  # done, retry, failed
     error: str | None = None
@@ -51,13 +60,38 @@ class Outcome:
 
 class Deliverer:
     def __init__(
-        self, db: Database, host: PluginHost, worker_id: str, public_url: str, lease: timedelta = LEASE
+        self,
+        db: Database,
+        host: PluginHost,
+        worker_id: str,
+        public_url: str,
+        lease: timedelta = LEASE,
+        batch_window: timedelta = timedelta(0),
+        batch_size: int = 100,
     ) -> None:
         self.db = db
         self.host = host
         self.worker_id = worker_id
         self.public_url = public_url
         self.lease = lease
+        # Emissions younger than the window wait, so that awards of one badge due close together
+        # go out in one call; other messages are delivered at once.
+        self.batch_window = batch_window
+        self.batch_size = batch_size
+
+    @classmethod
+    def configured(cls, db: Database, host: PluginHost, worker_id: str, public_url: str) -> Deliverer:
+        """A deliverer with the lease and batching of the deployment's settings."""
+        settings = db.settings
+        return cls(
+            db,
+            host,
+            worker_id,
+            public_url,
+            lease=timedelta(seconds=settings.lease_seconds),
+            batch_window=timedelta(seconds=settings.emit_batch_window_seconds),
+            batch_size=settings.emit_batch_size,
+        )
 
     # ---- claiming --------------------------------------------------------------------------
     def claim(self, limit: int = 50, ids: list[int] | None = None) -> list[int]:
@@ -69,6 +103,10 @@ class Deliverer:
                     OutboxMessage.status == "pending",
                     OutboxMessage.available_at <= now,
                     or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+                    or_(
+                        OutboxMessage.topic != outbox.EMIT_BADGE,
+                        OutboxMessage.created_at <= now - self.batch_window,
+                    ),
                 )
                 .order_by(OutboxMessage.id)
                 .limit(limit)
@@ -96,17 +134,26 @@ class Deliverer:
 
     def run_once(self, limit: int = 50) -> int:
         claimed = self.claim(limit)
-        for message_id in claimed:
-            self.deliver(message_id)
+        jobs = [job for job in (self._load(mid) for mid in claimed) if job is not None]
+        singles: list[_Job] = []
+        for group in self._batches(jobs, singles):
+            self._deliver_batch(group)
+        for job in singles:
+            self._deliver_job(job)
         return len(claimed)
 
     # ---- one message -----------------------------------------------------------------------
     def deliver(self, message_id: int) -> Outcome:
+        job = self._load(message_id)
+        return self._deliver_job(job) if job is not None else Outcome("done")
+
+    def _load(self, message_id: int) -> _Job | None:
+        """The message with what its hook needs, or None once it is finished (nothing to call)."""
         try:
             with self.db.session() as session:
                 msg = session.get(OutboxMessage, message_id)
                 if msg is None or msg.status != "pending" or msg.locked_by != self.worker_id:
-                    return Outcome("done")
+                    return None
                 topic, plugin, payload = msg.topic, msg.plugin, dict(msg.payload)
                 est = session.get(Establishment, msg.establishment_id)
                 assert est is not None
@@ -117,20 +164,75 @@ class Deliverer:
             prepared = None
         except Exception as exc:
             log.exception("outbox %s could not be prepared", message_id)
-            return self._finish(message_id, Outcome("retry", f"{type(exc).__name__}: {exc}"))
+            self._finish(message_id, Outcome("retry", f"{type(exc).__name__}: {exc}"))
+            return None
         if prepared is None:
-            return self._finish(message_id, Outcome("done"))
+            self._finish(message_id, Outcome("done"))
+            return None
+        return _Job(message_id, topic, plugin, prepared, unknown)
+
+    def _deliver_job(self, job: _Job) -> Outcome:
         try:
-            result = self._call(topic, plugin, prepared, unknown)
+            result = self._call(job.topic, job.plugin, job.prepared, job.unknown)
             outcome = Outcome("done")
-        except PermanentDeliveryError as exc:
-            result, outcome = None, Outcome("failed", str(exc))
-        except OutcomeUnknownError as exc:
-            result, outcome = None, Outcome("retry", str(exc), outcome_unknown=True)
-        except Exception as exc:  # transient by contract, including adapter bugs
-            log.warning("outbox %s (%s→%s) failed: %s", message_id, topic, plugin, type(exc).__name__)
-            result, outcome = None, Outcome("retry", f"{type(exc).__name__}: {exc}")
-        return self._finish(message_id, outcome, result)
+        except Exception as exc:
+            result, outcome = None, self._failure(exc, job)
+        return self._finish(job.message_id, outcome, result)
+
+    @staticmethod
+    def _failure(exc: Exception, job: _Job) -> Outcome:
+        if isinstance(exc, PermanentDeliveryError):
+            return Outcome("failed", str(exc))
+        if isinstance(exc, OutcomeUnknownError):
+            return Outcome("retry", str(exc), outcome_unknown=True)
+        # transient by contract, including adapter bugs
+        log.warning("outbox %s (%s→%s) failed: %s", job.message_id, job.topic, job.plugin, type(exc).__name__)
+        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+
+    # ---- batches ---------------------------------------------------------------------------
+    def _batches(self, jobs: list[_Job], singles: list[_Job]) -> list[list[_Job]]:
+        """Emissions of one badge class for one establishment's emitter, when it can batch them.
+
+        Only awards whose earlier attempts cannot have reached the remote side are batched:
+        the others are reconciled one by one first.
+        """
+        batching = self.host.implementers("emit_badges")
+        groups: dict[tuple[int, str, int], list[_Job]] = {}
+        for job in jobs:
+            contexts = job.prepared.get("contexts") if job.topic == outbox.EMIT_BADGE else None
+            if not contexts or job.unknown or contexts[0][0] not in batching:
+                singles.append(job)
+                continue
+            award: AwardEvent = job.prepared["award"]
+            name, ctx = contexts[0]
+            groups.setdefault((ctx.establishment.id, name, award.badge_class.id), []).append(job)
+        batches: list[list[_Job]] = []
+        for group in groups.values():
+            if len(group) == 1:
+                singles.extend(group)
+                continue
+            batches.extend(group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size))
+        return batches
+
+    def _deliver_batch(self, jobs: list[_Job]) -> None:
+        name, ctx = jobs[0].prepared["contexts"][0]
+        awards: list[AwardEvent] = [job.prepared["award"] for job in jobs]
+        try:
+            receipts = self.host.caller("emit_badges", [name])(ctx=ctx, awards=awards)
+        except Exception as exc:
+            for job in jobs:
+                self._finish(job.message_id, self._failure(exc, job))
+            return
+        if receipts is None:  # the emitter declined the batch: one by one
+            for job in jobs:
+                self._deliver_job(job)
+            return
+        for job, award in zip(jobs, awards, strict=True):
+            receipt = receipts.get(award.public_id)
+            if receipt is None:
+                self._finish(job.message_id, Outcome("retry", f"{name} returned no receipt for this award"))
+            else:
+                self._finish(job.message_id, Outcome("done"), receipt)
 
     def _prepare(
         self,

@@ -79,6 +79,15 @@ def emit_badge(ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt | None
 
 
 @hookspec(firstresult=True)
+def emit_badges(ctx: AdapterContext, awards: list[AwardEvent]) -> dict[str, EmissionReceipt] | None:
+    """Optional batch form of ``emit_badge``: issue several awards of one badge class in as few
+    remote calls as the service allows (OBF: one event, many recipients). Return a receipt per
+    award public id; raising applies to the whole batch. An emitter without it is called once
+    per award. The core only batches awards whose earlier attempts cannot have reached the
+    remote side."""
+
+
+@hookspec(firstresult=True)
 def reconcile_emission(ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt | None:
     """An earlier ``emit_badge`` call may have gone through (timeout, 5xx after sending).
     Look the award up on the remote side: return its receipt if it was issued, None if not."""

@@ -30,6 +30,9 @@ class Settings:
     queue_name: str = "acquis"  # the Celery queue; one per deployment sharing a broker
     # How long a worker holds a message before another may take it (must exceed adapter timeouts).
     lease_seconds: int = 120
+    # Awards of one badge due within the window go out in one call, up to the batch size.
+    emit_batch_window_seconds: float = 2.0
+    emit_batch_size: int = 100
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
 
@@ -61,6 +64,18 @@ class Settings:
             ) from exc
         if lease < 1:
             raise ConfigurationError(f"{ENV_PREFIX}DELIVERY_LEASE_SECONDS must be at least 1")
+        try:
+            window = float(env.get(f"{ENV_PREFIX}EMIT_BATCH_WINDOW_SECONDS", "2"))
+            batch = int(env.get(f"{ENV_PREFIX}EMIT_BATCH_SIZE", "100"))
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}EMIT_BATCH_WINDOW_SECONDS and {ENV_PREFIX}EMIT_BATCH_SIZE must be numbers"
+            ) from exc
+        if not 0 <= window <= 3600 or not 1 <= batch <= 10_000:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}EMIT_BATCH_WINDOW_SECONDS takes 0 to 3600, "
+                f"{ENV_PREFIX}EMIT_BATCH_SIZE 1 to 10000"
+            )
         public_url = env.get(f"{ENV_PREFIX}PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{ENV_PREFIX}PUBLIC_URL must start with http:// or https://")
@@ -75,6 +90,8 @@ class Settings:
             broker_url=env.get(f"{ENV_PREFIX}BROKER_URL") or None,
             queue_name=env.get(f"{ENV_PREFIX}QUEUE", "acquis"),
             lease_seconds=lease,
+            emit_batch_window_seconds=window,
+            emit_batch_size=batch,
         )
 
     @property

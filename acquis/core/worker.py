@@ -6,7 +6,6 @@ import logging
 import os
 import socket
 import threading
-from datetime import timedelta
 
 from acquis.core.db import Database
 from acquis.core.delivery import Deliverer
@@ -25,8 +24,7 @@ class Worker:
     def __init__(
         self, db: Database, host: PluginHost, public_url: str, poll_interval: float = 1.0, batch: int = 50
     ) -> None:
-        lease = timedelta(seconds=db.settings.lease_seconds)
-        self.deliverer = Deliverer(db, host, worker_id(), public_url, lease)
+        self.deliverer = Deliverer.configured(db, host, worker_id(), public_url)
         self.poll_interval = poll_interval
         self.batch = batch
         self._stop = threading.Event()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from celery import Celery
@@ -70,13 +69,7 @@ worker_process_shutdown.connect(_close_runtime, weak=False)
 def drain(limit: int = DRAIN_LIMIT) -> int:
     """Deliver what is due, up to ``limit`` messages; returns how many were handled."""
     rt = _rt()
-    deliverer = Deliverer(
-        rt.db,
-        rt.host,
-        worker_id("celery"),
-        rt.settings.public_url,
-        timedelta(seconds=rt.settings.lease_seconds),
-    )
+    deliverer = Deliverer.configured(rt.db, rt.host, worker_id("celery"), rt.settings.public_url)
     handled = 0
     while handled < limit:
         done = deliverer.run_once(min(50, limit - handled))

@@ -107,9 +107,13 @@ class FakeOBF:
             return Counter((e.badge_id, r["email"]) for e in self.events.values() for r in e.recipients)
 
     def issued_awards(self) -> Counter[str]:
-        """Our award public id (from log_entry) → how many events carry it."""
+        """Our award public id (from log_entry, one award or a batch) → how many events carry it."""
         with self.lock:
-            return Counter(str(e.log_entry.get("acquis_award")) for e in self.events.values())
+            counted: Counter[str] = Counter()
+            for e in self.events.values():
+                batch = e.log_entry.get("acquis_awards")
+                counted.update(batch if isinstance(batch, list) else [str(e.log_entry.get("acquis_award"))])
+            return counted
 
     def api_calls(self) -> int:
         return sum(n for route, n in self.calls.items() if "oauth2/token" not in route)

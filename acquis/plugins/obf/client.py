@@ -81,9 +81,16 @@ class OBFEvent:
 
 
 @dataclass(frozen=True)
-class IssueRequest:
+class Recipient:
     email: str
     name: str
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """One issue call: OBF creates one event for all its recipients (batched awards)."""
+
+    recipients: tuple[Recipient, ...]
     issued_on: datetime
     log_entry: Mapping[str, Any]
     expires_on: datetime | None = None
@@ -100,6 +107,11 @@ class _Token:
     value: str
     expires_at: float  # on the client's clock
     obtained_at: float
+
+
+def _v1_recipient(r: Recipient) -> str:
+    name = r.name.strip()
+    return f"{name} <{r.email}>" if name and not any(c in name for c in "<>") else r.email
 
 
 def _sent_before_failure(exc: requests.ConnectionError) -> bool:
@@ -322,7 +334,7 @@ class OBFClient:
                 return badges
 
     def issue(self, badge_id: str, req: IssueRequest) -> str:
-        """Issue ``badge_id`` to one recipient; returns OBF's event id."""
+        """Issue ``badge_id`` to every recipient of ``req`` in one call; returns OBF's event id."""
         what = f"issuing badge {badge_id}"
         issued_on = int(req.issued_on.timestamp())
         expires = int(req.expires_on.timestamp()) if req.expires_on is not None else None
@@ -334,7 +346,7 @@ class OBFClient:
         }
         if self.config.api_version == "v2":
             body: dict[str, Any] = {
-                "recipient": [{"email": req.email, "name": req.name}],
+                "recipient": [{"email": r.email, "name": r.name} for r in req.recipients],
                 "issued_on": issued_on,
                 "api_consumer_id": API_CONSUMER_ID,
                 "send_email": req.send_email,
@@ -351,10 +363,8 @@ class OBFClient:
                 raise OutcomeUnknownError(f"OBF accepted {what} without naming the event; will look it up")
             return str(payload["resource_id"])
         # v1 takes recipients as strings, "Name <email>" when a name is known (as Moodle sends).
-        name = req.name.strip()
-        recipient = f"{name} <{req.email}>" if name and not any(c in name for c in "<>") else req.email
         body = {
-            "recipient": [recipient],
+            "recipient": [_v1_recipient(r) for r in req.recipients],
             "issued_on": issued_on,
             "api_consumer_id": API_CONSUMER_ID,
             "send_email": 1 if req.send_email else 0,

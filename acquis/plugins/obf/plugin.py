@@ -8,7 +8,7 @@ anything is issued, both when the core reconciles an unknown outcome and at the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from acquis.core.errors import DeliveryError, PermanentDeliveryError
@@ -27,10 +27,12 @@ from acquis.plugins.obf.client import (
     IssueRequest,
     OBFClient,
     OBFConfig,
+    Recipient,
 )
 
 NAME = "obf"
 LOG_KEY = "acquis_award"  # the key of our award public id in OBF's log_entry
+BATCH_LOG_KEY = "acquis_awards"  # the public ids of the awards of one batched event
 
 SETTINGS = (
     SettingField(
@@ -182,9 +184,37 @@ class OBFPlugin:
 
     def _lookup(self, client: OBFClient, award: AwardEvent, badge_id: str, email: str) -> str | None:
         for event, entry in client.iter_events_with_log(badge_id, email):
-            if entry.get(LOG_KEY) == award.public_id:
+            batched = entry.get(BATCH_LOG_KEY)
+            if entry.get(LOG_KEY) == award.public_id or (
+                isinstance(batched, list) and award.public_id in batched
+            ):
                 return event.id
         return None
+
+    def _request(self, ctx: AdapterContext, awards: Sequence[AwardEvent]) -> IssueRequest:
+        """One issue call for ``awards`` (all of one badge): the log entry names every award."""
+        s = ctx.settings
+        first = awards[0]
+        log_entry: dict[str, Any] = {
+            "badge_class": first.badge_class.public_id,
+            "establishment": ctx.establishment.slug,
+            "wwwroot": ctx.public_url,
+        }
+        if len(awards) == 1:
+            log_entry[LOG_KEY] = first.public_id
+        else:
+            log_entry[BATCH_LOG_KEY] = [a.public_id for a in awards]
+        return IssueRequest(
+            recipients=tuple(Recipient(self._require(a)[1], a.learner.display_name) for a in awards),
+            issued_on=first.created_at,
+            expires_on=first.expires_at,
+            log_entry=log_entry,
+            send_email=bool(_setting(s, "send_email")),
+            email_subject=_setting(s, "email_subject"),
+            email_body=_setting(s, "email_body"),
+            email_link_text=_setting(s, "email_link_text"),
+            email_footer=_setting(s, "email_footer"),
+        )
 
     @hookimpl
     def emit_badge(self, ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt:
@@ -192,26 +222,26 @@ class OBFPlugin:
         client = self.client(ctx)
         # No look-up here: the core asks reconcile_emission first whenever an earlier attempt
         # may have reached OBF (an unknown outcome, or a worker that died holding the award).
-        s = ctx.settings
-        request = IssueRequest(
-            email=email,
-            name=award.learner.display_name,
-            issued_on=award.created_at,
-            expires_on=award.expires_at,
-            log_entry={
-                LOG_KEY: award.public_id,
-                "badge_class": award.badge_class.public_id,
-                "establishment": ctx.establishment.slug,
-                "wwwroot": ctx.public_url,
-            },
-            send_email=bool(_setting(s, "send_email")),
-            email_subject=_setting(s, "email_subject"),
-            email_body=_setting(s, "email_body"),
-            email_link_text=_setting(s, "email_link_text"),
-            email_footer=_setting(s, "email_footer"),
-        )
-        event_id = client.issue(badge_id, request)
+        event_id = client.issue(badge_id, self._request(ctx, [award]))
         return self._receipt(client, event_id, badge_id, email)
+
+    @hookimpl
+    def emit_badges(self, ctx: AdapterContext, awards: list[AwardEvent]) -> dict[str, EmissionReceipt]:
+        """Many awards of one badge in one OBF event: one call instead of one per recipient."""
+        badge_ids = {self._require(a)[0] for a in awards}
+        if len(badge_ids) != 1:
+            raise PermanentDeliveryError("a batch must be of one OBF badge")  # the core groups by badge class
+        emails = [self._require(a)[1] for a in awards]
+        if len(set(emails)) != len(emails):
+            # One recipient twice in one event cannot be told apart on revocation: issue apart.
+            return {a.public_id: self.emit_badge(ctx, a) for a in awards}
+        client = self.client(ctx)
+        badge_id = badge_ids.pop()
+        event_id = client.issue(badge_id, self._request(ctx, awards))
+        return {
+            a.public_id: self._receipt(client, event_id, badge_id, e)
+            for a, e in zip(awards, emails, strict=True)
+        }
 
     @hookimpl
     def reconcile_emission(self, ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt | None:
