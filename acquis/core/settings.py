@@ -33,6 +33,8 @@ class Settings:
     # Awards of one badge due within the window go out in one call, up to the batch size.
     emit_batch_window_seconds: float = 2.0
     emit_batch_size: int = 100
+    # Reverse proxies in front of the web processes whose X-Forwarded-* headers are trusted.
+    trusted_proxies: int = 0
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
 
@@ -76,6 +78,14 @@ class Settings:
                 f"{ENV_PREFIX}EMIT_BATCH_WINDOW_SECONDS takes 0 to 3600, "
                 f"{ENV_PREFIX}EMIT_BATCH_SIZE 1 to 10000"
             )
+        try:
+            proxies = int(env.get(f"{ENV_PREFIX}TRUSTED_PROXIES", "0") or 0)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}TRUSTED_PROXIES must be a number of proxies (0 for none)"
+            ) from exc
+        if not 0 <= proxies <= 5:
+            raise ConfigurationError(f"{ENV_PREFIX}TRUSTED_PROXIES takes 0 to 5")
         public_url = env.get(f"{ENV_PREFIX}PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{ENV_PREFIX}PUBLIC_URL must start with http:// or https://")
@@ -92,6 +102,7 @@ class Settings:
             lease_seconds=lease,
             emit_batch_window_seconds=window,
             emit_batch_size=batch,
+            trusted_proxies=proxies,
         )
 
     @property

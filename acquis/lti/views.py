@@ -8,7 +8,6 @@ public keyset URL ``<public url>/lti/jwks``.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -23,6 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from acquis.core import establishments
 from acquis.core.errors import Conflict, InvalidInput, NotFound
+from acquis.core.runtime import EXTENSION_KEY, Runtime
 from acquis.lti import keys, pages, registration
 from acquis.lti import session as lti_session
 from acquis.lti.session import LtiSession, lti_required
@@ -48,9 +48,9 @@ def _proxy_fix(state: BlueprintSetupState) -> None:
     Behind a TLS-terminating proxy the request looks like plain HTTP; without this, cookies
     would lose Secure and SameSite=None, and Moodle's iframe would never send them back.
     """
-    hops = int(os.environ.get("ACQUIS_TRUSTED_PROXIES", "0") or 0)
+    app = cast(Flask, state.app)
+    hops = cast(Runtime, app.extensions[EXTENSION_KEY]).settings.trusted_proxies
     if hops > 0:
-        app = cast(Flask, state.app)
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
         )

@@ -3,6 +3,7 @@ and the cookies of a launch behind a TLS-terminating proxy."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,8 +99,10 @@ def test_cookies_are_samesite_none_secure_behind_a_tls_proxy(
     cookie = plain.get("/lti/login", query_string=params, headers=https).headers["Set-Cookie"]
     assert "Secure" not in cookie  # the proxy is not trusted unless configured
 
-    monkeypatch.setenv("ACQUIS_TRUSTED_PROXIES", "1")
-    proxied = create_app(lti_env.runtime).test_client()
+    trusting = dataclasses.replace(
+        lti_env.runtime, settings=dataclasses.replace(lti_env.runtime.settings, trusted_proxies=1)
+    )
+    proxied = create_app(trusting).test_client()
     response = proxied.get("/lti/login", query_string=params, headers=https)
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "SameSite=None" in cookie and "HttpOnly" in cookie
