@@ -12,6 +12,7 @@ from acquis.cli import (
     europass,
     frameworks,
     lti,
+    moodle,
     obf,
     pegase,
     platforms,
@@ -42,6 +43,7 @@ for _module in (
     obf,
     lti,
     europass,
+    moodle,
     pegase,
 ):
     _module.register(cli)

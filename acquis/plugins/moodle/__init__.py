@@ -1,0 +1,1 @@
+"""The Moodle web services adapter: catch-up sync, activity–competency tags, rating write-back."""
