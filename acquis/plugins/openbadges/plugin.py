@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from acquis.core.events import AdapterContext, AdapterSpec, AwardEvent, EmissionReceipt
+from acquis.core.events import AdapterContext, AdapterSpec, AwardEvent, EmissionReceipt, SettingField
 from acquis.core.hookspecs import hookimpl
-from acquis.plugins.openbadges import recipient, urls
+from acquis.plugins.openbadges import keys, recipient, urls
 
 NAME = "openbadges"
 
@@ -15,10 +15,18 @@ NAME = "openbadges"
 def adapter_spec() -> AdapterSpec:
     return AdapterSpec(
         name=NAME,
-        title="Open Badges 2.0 (native issuer)",
+        title="Open Badges 2.0 and 3.0 (native issuer)",
         description=(
-            "Issues Open Badges 2.0 with hosted verification at this server's public URL; "
-            "needs no external service."
+            "Issues Open Badges 2.0 with hosted verification at this server's public URL, and the "
+            "same awards as Open Badges 3.0 credentials signed as VC-JWT; needs no external service."
+        ),
+        settings=(
+            SettingField(
+                name=keys.SETTING,
+                label="Open Badges 3.0 signing key (RSA, PEM)",
+                kind="pem",
+                help="Generated on first use when empty; set it only to bring your own key.",
+            ),
         ),
         emits_badges=True,
         priority=1000,
@@ -45,6 +53,6 @@ def emit_badge(ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt:
 
 @hookimpl
 def web_blueprints() -> list[Any]:
-    from acquis.plugins.openbadges.web import bp
+    from acquis.plugins.openbadges.web import bp, bp3
 
-    return [bp]
+    return [bp, bp3]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify
+from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from acquis.core import adapters
 from acquis.core.models import Award, BadgeClass, Competency, Establishment, Framework, Level
 from acquis.core.runtime import EXTENSION_KEY, Runtime
-from acquis.plugins.openbadges import documents, image, urls
+from acquis.plugins.openbadges import baking, documents, image, keys, ob3, urls
 from acquis.plugins.openbadges.plugin import NAME
 
 bp = Blueprint("openbadges", __name__, url_prefix=urls.PREFIX)
@@ -112,22 +112,138 @@ def competency(competency_id: int) -> Response:
         )
 
 
+def _native_award(session: Session, public_id: str) -> Award:
+    award = session.scalar(select(Award).where(Award.public_id == public_id))
+    if award is None or award.emitter != NAME or award.receipt is None:
+        abort(404)
+    return award
+
+
+def _revoked(award: Award, public_url: str) -> Response:
+    # OB 2.0 hosted verification: a revoked assertion answers 410 Gone.
+    return _jsonld(
+        {
+            "@context": documents.CONTEXT,
+            "id": urls.assertion(public_url, award.public_id),
+            "revoked": True,
+            "revocationReason": award.revocation_reason or "revoked",
+        },
+        status=410,
+    )
+
+
 @bp.get("/assertions/<public_id>")
 def assertion(public_id: str) -> Response:
     rt = _rt()
+    with rt.db.session() as session:
+        award = _native_award(session, public_id)
+        if award.status == "revoked":
+            return _revoked(award, rt.settings.public_url)
+        return _jsonld(documents.assertion(session, award, rt.settings.public_url))
+
+
+@bp.get("/assertions/<public_id>/image.svg")
+def baked_image(public_id: str) -> Response:
+    """The badge image baked with this assertion, for the learner to keep and share as a file."""
+    rt = _rt()
+    public_url = rt.settings.public_url
+    with rt.db.session() as session:
+        award = _native_award(session, public_id)
+        if award.status == "revoked":
+            return _revoked(award, public_url)  # no fresh baked copy of a revoked badge
+        badge = session.get(BadgeClass, award.badge_class_id)
+        assert badge is not None
+        comp = session.get(Competency, badge.competency_id)
+        level = session.get(Level, badge.level_id)
+        assert comp is not None and level is not None
+        doc = documents.assertion(session, award, public_url)
+        body = baking.bake_svg(image.svg(comp.title, level.label, level.rank), doc["id"], doc)
+    return Response(body, mimetype="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+# Open Badges 3.0 -----------------------------------------------------------------------------
+
+bp3 = Blueprint("openbadges_v3", __name__, url_prefix=ob3.PREFIX)
+
+JWKS = "application/jwk-set+json"
+
+
+def _json(doc: dict[str, Any], mimetype: str = JSONLD, status: int = 200) -> Response:
+    response = _jsonld(doc, status)
+    response.mimetype = mimetype
+    return response
+
+
+@bp3.get("/issuers/<slug>")
+def v3_issuer(slug: str) -> Response:
+    rt = _rt()
+    with rt.db.session() as session:
+        return _json(ob3.profile(_enabled_establishment(session, slug), rt.settings.public_url))
+
+
+@bp3.get("/issuers/<slug>/jwks.json")
+def v3_jwks(slug: str) -> Response:
+    rt = _rt()
+    with rt.db.session() as session:
+        est = _enabled_establishment(session, slug)
+        response = _json(keys.jwks(keys.signing_key(session, rt.host, est)), JWKS)
+    # Short: verifiers may cache, but a rotated key must reach them the same day.
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp3.get(f"/issuers/<slug>/status/{ob3.STATUS_PURPOSE}")
+def v3_status_list(slug: str) -> Response:
+    """The revocation status list, a BitstringStatusListCredential signed like the credentials."""
+    rt = _rt()
+    public_url = rt.settings.public_url
+    with rt.db.session() as session:
+        est = _enabled_establishment(session, slug)
+        doc = ob3.status_list(session, est, public_url)
+        token = ob3.sign(doc, keys.signing_key(session, rt.host, est), public_url, est.slug)
+    response = Response(token, mimetype=ob3.MEDIA_TYPE)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "no-cache"  # a revocation must be seen at once
+    return response
+
+
+@bp3.get("/achievements/<public_id>")
+def v3_achievement(public_id: str) -> Response:
+    rt = _rt()
+    with rt.db.session() as session:
+        doc = ob3.achievement(session, _badge(session, public_id), rt.settings.public_url)
+        return _json({"@context": ob3.CONTEXT, **doc})
+
+
+@bp3.get("/credentials/<public_id>")
+def v3_credential(public_id: str) -> Response:
+    """The VC-JWT by default; the unsigned JSON to who asks for JSON (a person reading it)."""
+    rt = _rt()
+    public_url = rt.settings.public_url
+    wanted = request.accept_mimetypes.best_match(
+        [ob3.MEDIA_TYPE, "application/json", "application/ld+json"], default=ob3.MEDIA_TYPE
+    )
     with rt.db.session() as session:
         award = session.scalar(select(Award).where(Award.public_id == public_id))
         if award is None or award.emitter != NAME or award.receipt is None:
             abort(404)
         if award.status == "revoked":
-            # OB 2.0 hosted verification: a revoked assertion answers 410 Gone.
-            return _jsonld(
+            return _json(
                 {
-                    "@context": documents.CONTEXT,
-                    "id": urls.assertion(rt.settings.public_url, award.public_id),
+                    "id": ob3.credential_url(public_url, award.public_id),
                     "revoked": True,
                     "revocationReason": award.revocation_reason or "revoked",
                 },
+                "application/json",
                 status=410,
             )
-        return _jsonld(documents.assertion(session, award, rt.settings.public_url))
+        doc = ob3.credential(session, award, public_url)
+        if wanted != ob3.MEDIA_TYPE:
+            return _json(doc, "application/json" if wanted == "application/json" else JSONLD)
+        est = session.get(Establishment, award.establishment_id)
+        assert est is not None
+        token = ob3.sign(doc, keys.signing_key(session, rt.host, est), public_url, est.slug)
+    response = Response(token, mimetype=ob3.MEDIA_TYPE)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.vary.add("Accept")
+    return response
