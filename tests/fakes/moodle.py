@@ -41,6 +41,7 @@ ALL_FUNCTIONS = (
     "core_competency_list_course_module_competencies",
     "core_competency_list_course_competencies",
     "core_competency_grade_competency_in_course",
+    "tool_lp_data_for_user_competency_summary_in_course",
 )
 ALL_CAPABILITIES = frozenset(
     {
@@ -48,6 +49,7 @@ ALL_CAPABILITIES = frozenset(
         "report/completion:view",
         "moodle/competency:competencygrade",
         "moodle/competency:coursecompetencyview",
+        "moodle/competency:usercompetencyview",
     }
 )
 
@@ -93,6 +95,11 @@ SIGNATURES: dict[str, dict[str, Any]] = {
         "competencyid": Value("int"),
         "grade": Value("int"),
         "note": Value("raw", required=False),
+    },
+    "tool_lp_data_for_user_competency_summary_in_course": {
+        "userid": Value("int"),
+        "competencyid": Value("int"),
+        "courseid": Value("int"),
     },
 }
 
@@ -490,6 +497,43 @@ class FakeMoodle:
             }
             self.evidence.append(ev)
             return ev
+        if function == "tool_lp_data_for_user_competency_summary_in_course":
+            course_id, user_id, comp_id = p["courseid"], p["userid"], p["competencyid"]
+            self._course(course_id)
+            self._require(token, "moodle/competency:usercompetencyview", "View user competencies")
+            if comp_id not in self.competencies:
+                raise MoodleException(
+                    "dml_missing_record_exception",
+                    "invalidrecord",
+                    "Can't find data record in database table competency.",
+                )
+            grade = self.ratings.get((course_id, user_id, comp_id))
+            ucid = user_id * 1000 + comp_id
+            return {
+                "usercompetencysummary": {
+                    "showrelatedcompetencies": False,
+                    "cangrade": True,
+                    "competency": {"competency": self._competency(comp_id)},
+                    "user": {"id": user_id, "fullname": self.users.get(user_id, {}).get("fullname", "")},
+                    "usercompetencycourse": {
+                        "userid": user_id,
+                        "courseid": course_id,
+                        "competencyid": comp_id,
+                        "proficiency": None if grade is None else 1,
+                        "grade": grade,
+                        "id": ucid,
+                        "timecreated": 0,
+                        "timemodified": 0,
+                        "usermodified": 2,
+                    },
+                    "evidence": [e for e in reversed(self.evidence) if e["usercompetencyid"] == ucid],
+                    "commentarea": None,
+                },
+                "course": {"id": course_id},
+                "coursemodules": [],
+                "plans": [],
+                "pluginbaseurl": f"{self.wwwroot}/admin/tool/lp",
+            }
         raise AssertionError(function)
 
     def app(self) -> Flask:

@@ -110,7 +110,8 @@ def test_a_higher_level_gets_its_position_in_moodle_s_scale(
     _sync(db, mhost, url)
     _deliver(db, mhost)
     assert fake.ratings[(COURSE, 103, 501)] == 2  # Intermédiaire is the scale's second value
-    grades = [dict(f)["grade"] for f in fake.forms if ("userid", "103") in f and ("competencyid", "501") in f]
+    grading = ("wsfunction", "core_competency_grade_competency_in_course")
+    grades = [dict(f)["grade"] for f in fake.forms if grading in f and ("userid", "103") in f]
     assert sorted(grades) == ["1", "2"]
 
 
@@ -136,6 +137,44 @@ def test_redelivery_with_the_same_delivery_id_is_not_sent_again(
         event = snapshots.validation_event(s, int(message.payload["validation_id"]))
     moodle.competency_validated(ctx, event)  # what a retry after a lost commit would do
     assert fake.calls["core_competency_grade_competency_in_course"] == sent
+    # Another worker process (nothing remembered): Moodle's evidence carries the delivery id.
+    fake.ratings.clear()  # even if the rating itself had been changed since
+    MoodlePlugin(timeout=2).competency_validated(ctx, event)
+    assert fake.calls["core_competency_grade_competency_in_course"] == sent and fake.ratings == {}
+    # A new delivery of the same validation is written (e.g. an admin's replay after a reset).
+    with db.session() as s:
+        other = adapters.context(s, t.est, "moodle", PUBLIC_URL, "acquis-replay")
+    MoodlePlugin(timeout=2).competency_validated(other, event)
+    assert fake.calls["core_competency_grade_competency_in_course"] == sent + 1
+
+
+def test_a_late_lower_level_never_lowers_a_rating(
+    db: Database, mhost: PluginHost, url: str, fake: FakeMoodle
+) -> None:
+    t = _tenant(db, mhost, url)
+    fake.completions[(103, 11)] = (2, 1_767_000_450)
+    _sync(db, mhost, url)
+    _deliver(db, mhost)
+    assert fake.ratings[(COURSE, 103, 501)] == 2
+    with db.session() as s:
+        events = [snapshots.validation_event(s, int(m.payload["validation_id"])) for m in _messages(db)]
+        ctx = adapters.context(s, t.est, "moodle", PUBLIC_URL, "acquis-late-retry")
+    (chloe_novice,) = [e for e in events if e.learner.display_name == "Chloé Roux" and e.level_rank == 1]
+    sent = fake.calls["core_competency_grade_competency_in_course"]
+    MoodlePlugin(timeout=2).competency_validated(ctx, chloe_novice)
+    assert (
+        fake.ratings[(COURSE, 103, 501)] == 2
+        and fake.calls["core_competency_grade_competency_in_course"] == sent
+    )
+    # A teacher's higher rating stands too.
+    fake.ratings[(COURSE, 101, 502)] = 4
+    (alice_c2,) = [
+        e for e in events if e.learner.display_name == "Alice Martin" and e.competency_code == "C2"
+    ]
+    with db.session() as s:
+        ctx2 = adapters.context(s, t.est, "moodle", PUBLIC_URL, "acquis-other")
+    MoodlePlugin(timeout=2).competency_validated(ctx2, alice_c2)
+    assert fake.ratings[(COURSE, 101, 502)] == 4
 
 
 def test_learners_and_competencies_unknown_to_moodle_are_skipped(
@@ -179,12 +218,16 @@ def test_a_missing_capability_parks_the_message_with_what_to_fix(
     _tenant(db, mhost, url)
     _sync(db, mhost, url)
     fake.tokens[TOKEN] = FakeToken(
-        user_id=2, capabilities=frozenset({"moodle/competency:coursecompetencyview"})
+        user_id=2,
+        capabilities=frozenset(
+            {"moodle/competency:coursecompetencyview", "moodle/competency:usercompetencyview"}
+        ),
     )
     _deliver(db, mhost)
     messages = _messages(db)
     assert {m.status for m in messages} == {"failed"}
-    assert all("moodle/competency:competencygrade" in (m.last_error or "") for m in messages)
+    assert all("lacks a capability" in (m.last_error or "") for m in messages)
+    assert all("(Rate competencies)" in (m.last_error or "") for m in messages)
     assert all(TOKEN not in (m.last_error or "") for m in messages)
 
 

@@ -44,6 +44,7 @@ FUNCTIONS = (
     "core_competency_list_course_module_competencies",
     "core_competency_list_course_competencies",
     "core_competency_grade_competency_in_course",
+    "tool_lp_data_for_user_competency_summary_in_course",
 )
 
 # core_completion's states (lib/completionlib.php): COMPLETION_INCOMPLETE, COMPLETE,
@@ -147,8 +148,9 @@ def _fix_for(errorcode: str, message: str, function: str, wwwroot: str) -> str:
     if errorcode == "nopermissions":
         return (
             f"the token's Moodle user lacks a capability for {function} ({message}): give its role "
-            "that capability, e.g. moodle/competency:competencygrade to rate competencies, "
-            "moodle/course:viewparticipants and report/completion:view to read completions"
+            "that capability: moodle/competency:competencygrade and moodle/competency:usercompetencyview "
+            "to rate competencies, moodle/course:viewparticipants and report/completion:view to read "
+            "completions, moodle/competency:coursecompetencyview to read competency links"
         )
     if errorcode in ("enablewsdescription", "servicenotavailable"):
         return (
@@ -296,6 +298,26 @@ class MoodleClient:
     def course_competencies(self, course_id: int) -> list[MoodleCompetency]:
         body = self.call("core_competency_list_course_competencies", id=course_id)
         return [_competency(item["competency"]) for item in body if isinstance(body, list)]
+
+    def rating_in_course(
+        self, course_id: int, user_id: int, competency_id: int
+    ) -> tuple[int | None, list[str]]:
+        """The user's current rating of the competency in the course (None: not rated) and the
+        notes of its evidence, read from the page data Moodle's own course competency report uses."""
+        body = self.call(
+            "tool_lp_data_for_user_competency_summary_in_course",
+            userid=user_id,
+            competencyid=competency_id,
+            courseid=course_id,
+        )
+        summary = body.get("usercompetencysummary") if isinstance(body, dict) else None
+        summary = summary if isinstance(summary, dict) else {}
+        ucc = summary.get("usercompetencycourse")
+        grade = ucc.get("grade") if isinstance(ucc, dict) else None
+        notes = [
+            str(e.get("note")) for e in summary.get("evidence") or [] if isinstance(e, dict) and e.get("note")
+        ]
+        return (int(grade) if grade is not None else None), notes
 
     def grade_in_course(
         self, course_id: int, user_id: int, competency_id: int, grade: int, note: str | None = None

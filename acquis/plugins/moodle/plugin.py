@@ -16,11 +16,13 @@ That needs a course, a Moodle user and a Moodle competency:
   - scale_start + 1`` (``scale_start`` is the rank of the scale's first level, 1 by default, 0 for
   a 0–3 scale). A level below Moodle's scale is skipped.
 
-Idempotency per ``ctx.delivery_id``: Moodle takes no idempotency key, but a rating is a value
-that is set, not added, so a retry sets the same rating again (Moodle then logs one more evidence
-line, whose note carries the delivery id). Deliveries already written by this process are not
-sent again. Ratings of two levels of one competency delivered out of order (a retried lower level
-after a higher one) would lower the rating: Moodle's rating is not read back first.
+Idempotency per ``ctx.delivery_id``: Moodle takes no idempotency key, so the note of the evidence
+Moodle records with a rating carries the delivery id, and before rating, the user's rating and
+evidence in the course are read (tool_lp_data_for_user_competency_summary_in_course, what Moodle's
+own course competency page uses). Nothing is written when that evidence already carries this
+delivery, or when the current rating is already at or above the level: a lower level delivered
+late (a retry after a higher one) never lowers a rating, and a teacher's higher rating stands.
+Deliveries already written by this process are not even looked up again.
 """
 
 from __future__ import annotations
@@ -217,10 +219,12 @@ class MoodlePlugin:
                 "moodle write-back: no competency %s in course %s", validation.competency_code, course_id
             )
             return
-        note = (
-            f"acquis: {validation.competency_code} {validation.level_label} validated "
-            f"(validation {validation.id}, delivery {ctx.delivery_id})"
-        )
+        marker = f"(validation {validation.id}, delivery {ctx.delivery_id})"
+        current, notes = client.rating_in_course(course_id, int(user), competency.id)
+        if any(marker in n for n in notes) or (current is not None and current >= grade):
+            self._remember(ctx.delivery_id)
+            return
+        note = f"acquis: {validation.competency_code} {validation.level_label} validated {marker}"
         client.grade_in_course(course_id, int(user), competency.id, grade, note)
         self._remember(ctx.delivery_id)
 
