@@ -194,6 +194,18 @@ def test_baked_svg_file_passes_the_1edtech_validator(issued: tuple[str, Runtime]
     assert report["report"]["validationSubject"] == url
 
 
+def test_baked_png_unbakes_and_passes_the_1edtech_validator(issued: tuple[str, Runtime]) -> None:
+    url, _ = issued
+    response = requests.get(f"{url}/image.png", timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+    assert openbadges_bakery.unbake(io.BytesIO(response.content)) == url
+    baked = io.BytesIO(response.content)
+    baked.name = "badge.png"
+    report, _ = _validate(baked)
+    assert _errors(report) == []
+    assert report["report"]["valid"] is True
+
+
 def test_no_baked_image_of_a_revoked_assertion(issued: tuple[str, Runtime]) -> None:
     url, runtime = issued
     with runtime.db.session() as s:
@@ -201,3 +213,4 @@ def test_no_baked_image_of_a_revoked_assertion(issued: tuple[str, Runtime]) -> N
         enabled = adapters.enabled_names(s, award.establishment_id)
         revoke_awards(s, runtime.host, enabled, [award.validation_id], "evidence withdrawn")
     assert requests.get(f"{url}/image.svg", timeout=10).status_code == 410
+    assert requests.get(f"{url}/image.png", timeout=10).status_code == 410

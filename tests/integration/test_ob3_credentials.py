@@ -196,6 +196,8 @@ def test_revoked_award_is_reported_by_status_list_and_410(live: Live) -> None:
     assert gone.status_code == 410 and gone.json()["revoked"] is True
     with pytest.raises(ob3.RevokedError, match="410 Gone: evidence withdrawn"):
         ob3.verify_url(live.credential_url, _get)
+    assert _get(f"{live.credential_url}/image.svg").status_code == 410
+    assert _get(f"{live.credential_url}/image.png").status_code == 410
 
 
 def test_unknown_or_foreign_credential_is_404(live: Live) -> None:
@@ -258,3 +260,35 @@ def test_every_term_is_defined_by_the_ob3_context(live: Live) -> None:
     assert _undefined_terms(_get(f"{live.base}/ob/v3/issuers/univ-a").json()) == set()
     # The check itself: a term of our own invention is caught.
     assert _undefined_terms({**credential.json(), "levelRank": 1}) == {"urn:undefined:levelRank"}
+
+
+def test_baked_svg_carries_the_signed_credential(live: Live) -> None:
+    from xml.dom.minidom import parseString
+
+    response = _get(f"{live.credential_url}/image.svg")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("image/svg+xml")
+    svg = parseString(response.content).documentElement
+    assert svg.getAttribute("xmlns:openbadges") == "https://purl.imsglobal.org/ob/v3p0"
+    (element,) = svg.getElementsByTagName("openbadges:credential")
+    assert svg.firstChild is element
+    token = element.getAttribute("verify")
+    jwks = _get(f"{live.base}/ob/v3/issuers/univ-a/jwks.json").json()
+    assert ob3.verify(token, jwks, status=lambda u: _get(u).text).credential["id"] == live.credential_url
+    assert token == _get(live.credential_url).text
+
+
+def test_baked_png_carries_the_signed_credential(live: Live) -> None:
+    import png  # pypng, which openbadges-bakery brings
+
+    response = _get(f"{live.credential_url}/image.png")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+    chunks = list(png.Reader(bytes=response.content).chunks())  # pypng checks every CRC
+    texts = [data for kind, data in chunks if kind == b"iTXt"]
+    (text,) = texts
+    keyword, rest = text.split(b"\x00", 1)
+    assert keyword == b"openbadgecredential"
+    assert rest[:4] == b"\x00\x00\x00\x00"  # uncompressed, no language, no translated keyword
+    token = rest[4:].decode()
+    assert token == _get(live.credential_url).text
+    width, height, _, info = png.Reader(bytes=response.content).read()
+    assert (width, height, info["alpha"]) == (256, 256, True)

@@ -161,6 +161,30 @@ def baked_image(public_id: str) -> Response:
     return Response(body, mimetype="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
+def _colour(session: Session, award: Award) -> str:
+    badge = session.get(BadgeClass, award.badge_class_id)
+    assert badge is not None
+    level = session.get(Level, badge.level_id)
+    assert level is not None
+    return image.LEVEL_COLOURS[min(max(level.rank, 0), len(image.LEVEL_COLOURS) - 1)]
+
+
+def _png(body: bytes) -> Response:
+    return Response(body, mimetype="image/png", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/assertions/<public_id>/image.png")
+def baked_png(public_id: str) -> Response:
+    """The PNG variant, baked with the assertion URL (hosted verification)."""
+    rt = _rt()
+    with rt.db.session() as session:
+        award = _native_award(session, public_id)
+        if award.status == "revoked":
+            return _revoked(award, rt.settings.public_url)
+        url = urls.assertion(rt.settings.public_url, award.public_id)
+        return _png(baking.bake_png(baking.disc_png(_colour(session, award)), "openbadges", url))
+
+
 # Open Badges 3.0 -----------------------------------------------------------------------------
 
 bp3 = Blueprint("openbadges_v3", __name__, url_prefix=ob3.PREFIX)
@@ -215,6 +239,25 @@ def v3_achievement(public_id: str) -> Response:
         return _json({"@context": ob3.CONTEXT, **doc})
 
 
+def _credential_gone(award: Award, public_url: str) -> Response:
+    return _json(
+        {
+            "id": ob3.credential_url(public_url, award.public_id),
+            "revoked": True,
+            "revocationReason": award.revocation_reason or "revoked",
+        },
+        "application/json",
+        status=410,
+    )
+
+
+def _signed(session: Session, award: Award, doc: dict[str, Any], public_url: str) -> str:
+    rt = _rt()
+    est = session.get(Establishment, award.establishment_id)
+    assert est is not None
+    return ob3.sign(doc, keys.signing_key(session, rt.host, est), public_url, est.slug)
+
+
 @bp3.get("/credentials/<public_id>")
 def v3_credential(public_id: str) -> Response:
     """The VC-JWT by default; the unsigned JSON to who asks for JSON (a person reading it)."""
@@ -224,26 +267,46 @@ def v3_credential(public_id: str) -> Response:
         [ob3.MEDIA_TYPE, "application/json", "application/ld+json"], default=ob3.MEDIA_TYPE
     )
     with rt.db.session() as session:
-        award = session.scalar(select(Award).where(Award.public_id == public_id))
-        if award is None or award.emitter != NAME or award.receipt is None:
-            abort(404)
+        award = _native_award(session, public_id)
         if award.status == "revoked":
-            return _json(
-                {
-                    "id": ob3.credential_url(public_url, award.public_id),
-                    "revoked": True,
-                    "revocationReason": award.revocation_reason or "revoked",
-                },
-                "application/json",
-                status=410,
-            )
+            return _credential_gone(award, public_url)
         doc = ob3.credential(session, award, public_url)
         if wanted != ob3.MEDIA_TYPE:
-            return _json(doc, "application/json" if wanted == "application/json" else JSONLD)
-        est = session.get(Establishment, award.establishment_id)
-        assert est is not None
-        token = ob3.sign(doc, keys.signing_key(session, rt.host, est), public_url, est.slug)
-    response = Response(token, mimetype=ob3.MEDIA_TYPE)
-    response.headers["Access-Control-Allow-Origin"] = "*"
+            response = _json(doc, "application/json" if wanted == "application/json" else JSONLD)
+        else:
+            response = Response(_signed(session, award, doc, public_url), mimetype=ob3.MEDIA_TYPE)
+            response.headers["Access-Control-Allow-Origin"] = "*"
     response.vary.add("Accept")
     return response
+
+
+@bp3.get("/credentials/<public_id>/image.svg")
+def v3_baked_image(public_id: str) -> Response:
+    """The badge image baked with the signed credential: the file alone is verifiable."""
+    rt = _rt()
+    public_url = rt.settings.public_url
+    with rt.db.session() as session:
+        award = _native_award(session, public_id)
+        if award.status == "revoked":
+            return _credential_gone(award, public_url)
+        badge = session.get(BadgeClass, award.badge_class_id)
+        assert badge is not None
+        comp = session.get(Competency, badge.competency_id)
+        level = session.get(Level, badge.level_id)
+        assert comp is not None and level is not None
+        token = _signed(session, award, ob3.credential(session, award, public_url), public_url)
+        body = baking.bake_svg_credential(image.svg(comp.title, level.label, level.rank), token)
+    return Response(body, mimetype="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+@bp3.get("/credentials/<public_id>/image.png")
+def v3_baked_png(public_id: str) -> Response:
+    """The PNG variant, baked with the signed credential (iTXt "openbadgecredential")."""
+    rt = _rt()
+    public_url = rt.settings.public_url
+    with rt.db.session() as session:
+        award = _native_award(session, public_id)
+        if award.status == "revoked":
+            return _credential_gone(award, public_url)
+        token = _signed(session, award, ob3.credential(session, award, public_url), public_url)
+        return _png(baking.bake_png(baking.disc_png(_colour(session, award)), "openbadgecredential", token))
