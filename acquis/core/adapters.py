@@ -116,7 +116,12 @@ def shown_settings(cfg: AdapterConfig, spec: AdapterSpec) -> dict[str, Any]:
 
 
 def context(
-    session: Session, est: Establishment, adapter: str, public_url: str, delivery_id: str | None = None
+    session: Session,
+    est: Establishment,
+    adapter: str,
+    public_url: str,
+    delivery_id: str | None = None,
+    request_session: Session | None = None,
 ) -> AdapterContext:
     cfg = session.scalar(
         select(AdapterConfig).where(
@@ -132,6 +137,7 @@ def context(
         settings=merged,
         public_url=public_url,
         delivery_id=delivery_id,
+        session=request_session,
     )
 
 

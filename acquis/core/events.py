@@ -56,6 +56,9 @@ class AdapterContext:
     settings: Mapping[str, Any]  # this adapter's settings, secrets decrypted
     public_url: str
     delivery_id: str | None = None  # stable across retries of one outbox message: an idempotency key
+    # A database session for hooks called during a request (export_achievements), to read what
+    # the student chose; None for hooks delivered from the outbox, which get snapshots instead.
+    session: Any = None
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def export_achievements(
     ctx: AdapterContext, learner: LearnerRef, format: str, selection: dict[str, Any]
 ) -> ExportResult | None:
     """A student asked for an export in ``format`` (e.g. ``europass``); the adapter that knows
-    the format builds it from ``selection`` (what the student chose to include)."""
+    the format builds it from ``selection`` (what the student chose to include:
+    ``{"validation_ids": [...], "award_ids": [...]}``), reading them through ``ctx.session``."""
 
 
 @hookspec

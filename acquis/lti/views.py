@@ -248,18 +248,22 @@ def launch() -> BaseResponse:
 
 @bp.get("/e/<slug>/lti/course/<context_id>/teacher")
 @lti_required("teacher")
-def teacher_home(slug: str, context_id: str) -> Response:
+def teacher_home(slug: str, context_id: str) -> str:
     from flask import g
 
-    return pages.landing("teacher", g.lti.locale, lti_session.as_context(g.lti))
+    from acquis.web import course_pages
+    from acquis.web.messages import words
+
+    saved = words(g.lti.locale)["saved"] if request.args.get("saved") else None
+    return course_pages.teacher_page(slug, context_id, message=saved)
 
 
 @bp.get("/e/<slug>/lti/course/<context_id>/student")
 @lti_required("student")
-def student_home(slug: str, context_id: str) -> Response:
-    from flask import g
+def student_home(slug: str, context_id: str) -> str:
+    from acquis.web import course_pages
 
-    return pages.landing("student", g.lti.locale, lti_session.as_context(g.lti))
+    return course_pages.student_page(slug, context_id)
 
 
 @bp.get("/e/<slug>/lti/admin")

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from acquis.core.runtime import EXTENSION_KEY, Runtime
 from acquis.lti import views as lti_views
-from acquis.web import health, statements
+from acquis.web import course_pages, health, statements
 
 
 def create_app(runtime: Runtime) -> Flask:
@@ -19,6 +19,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(statements.bp)
     app.register_blueprint(lti_views.bp)
+    app.register_blueprint(course_pages.bp)
     for blueprint in runtime.host.blueprints():
         app.register_blueprint(blueprint)
 

@@ -26,6 +26,7 @@ from acquis.core.events import (
     SettingField,
 )
 from acquis.core.hookspecs import hookimpl
+from acquis.core.models import Establishment
 from acquis.plugins.europass import credential, seal
 
 NAME = "europass"
@@ -188,6 +189,20 @@ def export_achievements(
     if format != FORMAT:
         return None
     chosen = selection.get("achievements")
+    if (
+        chosen is None
+        and ctx.session is not None
+        and ("validation_ids" in selection or "award_ids" in selection)
+    ):
+        est = ctx.session.get(Establishment, ctx.establishment.id)
+        chosen = credential.load_achievements(
+            ctx.session,
+            est,
+            learner.id,
+            [int(i) for i in selection.get("validation_ids", ())],
+            [int(i) for i in selection.get("award_ids", ())],
+            ctx.public_url,
+        )
     if chosen is None:
         raise InvalidInput(
             "pass the chosen achievements as loaded by acquis.plugins.europass.credential.load_achievements",
