@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from acquis.core.errors import OutcomeUnknownError, PermanentDeliveryError, TransientDeliveryError
-from acquis.plugins.obf.client import IssueRequest, OBFClient, OBFConfig
+from acquis.plugins.obf.client import IssueRequest, OBFClient, OBFConfig, Recipient
 from tests.fakes.obf import FakeOBF, running
 
 SECRET = "obf-secret-9b1e77"
@@ -55,8 +55,7 @@ def _client(url: str, version: str = "v2", clock: Clock | None = None, **kw: Any
 
 def _request(award: str = "award-1", email: str = "ann@univ.fr", **kw: Any) -> IssueRequest:
     return IssueRequest(
-        email=email,
-        name="Ann Dupont",
+        recipients=(Recipient(email, "Ann Dupont"),),
         issued_on=datetime(2026, 11, 2, 10, 0, tzinfo=UTC),
         log_entry={"acquis_award": award},
         **kw,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from acquis.plugins.obf.client import IssueRequest, OBFClient, OBFConfig
+from acquis.plugins.obf.client import IssueRequest, OBFClient, OBFConfig, Recipient
 from tests.conftest import REFERENCE
 from tests.fakes.obf import FakeOBF, running
 
@@ -73,8 +73,7 @@ def fake_url() -> Iterator[tuple[FakeOBF, str, dict[str, str]]]:
             client.issue(
                 "SVIYGVaZCQa1Z",
                 IssueRequest(
-                    email="test@obfsolutions.com",
-                    name="Admin User",
+                    recipients=(Recipient("test@obfsolutions.com", "Admin User"),),
                     issued_on=datetime(2025, 8, 12, tzinfo=UTC),
                     log_entry={"acquis_award": f"award-{version}"},
                     email_subject="Well done",
