@@ -7,7 +7,7 @@ the test: nothing is fetched from the web.
 
 Installed by `.ci/run` (its pins predate Python 3.11, hence --no-deps; the "test" extra has the
 libraries it imports):
-    pip install --no-deps openbadges==1.1.2 openbadges_bakery==2.0.0
+    pip install --no-deps openbadges==1.1.2
     pip install aniso8601 future language-tags pydux==0.2.2 PyLD==0.7.1 python-jose pycryptodome \
         pytz python-mimeparse requests-cache rfc3986 jsonschema pypng defusedxml six
 """
