@@ -113,6 +113,8 @@ def test_credential_is_a_signed_openbadgecredential_passing_1edtech_schema(live:
     assert alignment["targetCode"] == badge["alignment"][0]["targetCode"] == "C1#novice"
     assert alignment["targetUrl"] == badge["alignment"][0]["targetUrl"]
     assert _get(achievement["id"]).json()["id"] == achievement["id"]  # dereferenceable
+    assert [e["id"] for e in payload["evidence"]] == [e["id"] for e in v2["evidence"]]
+    assert all(e["type"] == ["Evidence"] for e in payload["evidence"])
 
     verified = ob3.verify_url(live.credential_url, _get)
     assert verified.credential["id"] == live.credential_url

@@ -17,6 +17,7 @@ hosted URL also answers 410 Gone once revoked, as the 2.0 assertion does, for wh
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gzip
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ CONTEXT = [
     "https://www.w3.org/ns/credentials/v2",
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
 ]
+CLOCK_SKEW_SECONDS = 60
 MEDIA_TYPE = "application/vc+jwt"  # VC-JOSE-COSE, for the VC Data Model 2.0
 STATUS_TYPE = "BitstringStatusListEntry"
 STATUS_PURPOSE = "revocation"
@@ -136,6 +138,10 @@ def credential(session: Session, award: Award, public_url: str) -> dict[str, Any
     }
     if award.expires_at is not None:
         doc["validUntil"] = documents._iso(award.expires_at)
+    # The same evidence as the 2.0 assertion: the LMS activities completed, partners' attestations.
+    evidence = documents._evidence(session, award)
+    if evidence:
+        doc["evidence"] = [{"type": ["Evidence"], **item} for item in evidence]
     return doc
 
 
@@ -198,8 +204,6 @@ def status_list(session: Session, est: Establishment, public_url: str) -> dict[s
 
 def sign(doc: Mapping[str, Any], key: rsa.RSAPrivateKey, public_url: str, slug: str) -> str:
     """A VC-JWT: the credential is the payload, with the registered claims OB 3.0 asks for."""
-    import datetime as dt
-
     claims: dict[str, Any] = dict(doc)
     claims["jti"] = doc["id"]
     claims["nbf"] = int(dt.datetime.fromisoformat(doc["validFrom"].replace("Z", "+00:00")).timestamp())
@@ -252,6 +256,9 @@ def verify(token: str, jwks: Mapping[str, Any], status: Fetch | None = None) -> 
             public,
             algorithms=[keys.ALGORITHM],
             options={"require": ["iss", "jti", "nbf"], "verify_aud": False},
+            # A minute of clock skew between issuer and verifier: the status list is signed
+            # at the moment it is served, so a verifier a second behind would refuse it.
+            leeway=CLOCK_SKEW_SECONDS,
         )
     except jwt.PyJWTError as exc:
         raise VerificationError(f"signature or dates do not verify: {exc}") from exc
