@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
+import jwt
 import pytest
 import requests
 from sqlalchemy import select, text
 
 from acquis.core import adapters
-from acquis.core.models import Award, BadgeClass
+from acquis.core.models import Award, BadgeClass, Establishment
 from acquis.core.rules import revoke_awards
 from acquis.core.runtime import Runtime
 from acquis.core.worker import Worker
@@ -294,3 +295,41 @@ def test_baked_png_carries_the_signed_credential(live: Live) -> None:
     assert token == _get(live.credential_url).text
     width, height, _, info = png.Reader(bytes=response.content).read()
     assert (width, height, info["alpha"]) == (256, 256, True)
+
+
+def test_rotation_keeps_held_credentials_verifiable(live: Live) -> None:
+    held = _get(live.credential_url).text
+    old_kid = jwt.get_unverified_header(held)["kid"]
+    with live.runtime.db.session() as s:
+        est = s.scalar(select(Establishment).where(Establishment.slug == "univ-a"))
+        assert est is not None
+        new = keys.rotate(s, live.runtime.host, est)
+    jwks = _get(f"{live.base}/ob/v3/issuers/univ-a/jwks.json").json()
+    assert [k["kid"] for k in jwks["keys"]] == [keys.public_jwk(new)["kid"], old_kid]
+    fresh = _get(live.credential_url).text
+    assert jwt.get_unverified_header(fresh)["kid"] == keys.public_jwk(new)["kid"]
+    for token in (held, fresh):
+        assert ob3.verify(token, jwks, status=lambda u: _get(u).text).credential["id"] == live.credential_url
+    assert ob3.verify_url(live.credential_url, _get).kid == keys.public_jwk(new)["kid"]
+
+
+def test_check_reports_a_hand_set_key_that_cannot_sign(live: Live) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
+    rt = live.runtime
+    with rt.db.session() as s:
+        est = s.scalar(select(Establishment).where(Establishment.slug == "univ-a"))
+        assert est is not None
+        before = adapters.check(s, rt.host, est, "openbadges", live.base)
+        assert before.ok and "generated on first use" in before.message
+        adapters.update_settings(s, rt.host, est, "openbadges", {keys.SETTING: ec_pem})
+        after = adapters.check(s, rt.host, est, "openbadges", live.base)
+    assert not after.ok and "RSA" in after.message

@@ -8,6 +8,9 @@ give each host its own key and credentials that do not verify against the publis
 declared setting, an establishment may also import its own key (``acquis adapter set``).
 
 RS256 because Open Badges 3.0 makes it the algorithm every verifier must support.
+
+Rotation: the setting holds PEM blocks newest first. The first signs; all are published in the
+JWKS, because holders keep JWTs signed with the retired keys and these must keep verifying.
 """
 
 from __future__ import annotations
@@ -46,8 +49,16 @@ def public_jwk(key: rsa.RSAPrivateKey) -> dict[str, str]:
     return {**members, "kid": kid, "alg": ALGORITHM, "use": "sig"}
 
 
-def jwks(key: rsa.RSAPrivateKey) -> dict[str, Any]:
-    return {"keys": [public_jwk(key)]}
+def jwks(*ring: rsa.RSAPrivateKey) -> dict[str, Any]:
+    return {"keys": [public_jwk(k) for k in ring]}
+
+
+def load_ring(bundle: str) -> list[rsa.RSAPrivateKey]:
+    """Every key of a bundle of PEM blocks, in order (newest first)."""
+    blocks = ["-----BEGIN" + b for b in bundle.split("-----BEGIN")[1:]]
+    if not blocks:
+        raise ConfigurationError(f"{SETTING} holds no PEM block")
+    return [load_pem(b) for b in blocks]
 
 
 def load_pem(pem: str) -> rsa.RSAPrivateKey:
@@ -64,13 +75,7 @@ def _new_pem() -> str:
     ).decode()
 
 
-def signing_key(session: Session, host: PluginHost, est: Establishment) -> rsa.RSAPrivateKey:
-    """The establishment's key, generated and stored on first use.
-
-    The adapter's row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions already
-    hold the write lock) so that two first uses at once, say the JWKS page and a worker, cannot
-    each store a key and leave credentials signed by one that was overwritten.
-    """
+def _stored(session: Session, est: Establishment) -> str | None:
     from acquis.plugins.openbadges.plugin import NAME
 
     cfg = session.scalar(
@@ -79,8 +84,38 @@ def signing_key(session: Session, host: PluginHost, est: Establishment) -> rsa.R
         .with_for_update()
     )
     pem = (cfg.secrets or {}).get(SETTING) if cfg is not None else None
-    if not pem:
-        pem = _new_pem()
-        adapters.update_settings(session, host, est, NAME, {SETTING: pem})
-        session.flush()
-    return load_pem(pem)
+    return str(pem) if pem else None
+
+
+def _store(session: Session, host: PluginHost, est: Establishment, bundle: str) -> None:
+    from acquis.plugins.openbadges.plugin import NAME
+
+    adapters.update_settings(session, host, est, NAME, {SETTING: bundle})
+    session.flush()
+
+
+def ring(session: Session, host: PluginHost, est: Establishment) -> list[rsa.RSAPrivateKey]:
+    """The establishment's keys, newest first, one generated and stored on first use.
+
+    The adapter's row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions already
+    hold the write lock) so that two first uses at once, say the JWKS page and a worker, cannot
+    each store a key and leave credentials signed by one that was overwritten.
+    """
+    bundle = _stored(session, est)
+    if bundle is None:
+        bundle = _new_pem()
+        _store(session, host, est, bundle)
+    return load_ring(bundle)
+
+
+def signing_key(session: Session, host: PluginHost, est: Establishment) -> rsa.RSAPrivateKey:
+    return ring(session, host, est)[0]
+
+
+def rotate(session: Session, host: PluginHost, est: Establishment, keep: int = 3) -> rsa.RSAPrivateKey:
+    """Sign with a new key from now on; the ``keep`` newest retired ones stay published."""
+    retired = _stored(session, est) or ""
+    blocks = ["-----BEGIN" + b for b in retired.split("-----BEGIN")[1:]][:keep]
+    new = _new_pem()
+    _store(session, host, est, "".join([new, *blocks]))
+    return load_pem(new)

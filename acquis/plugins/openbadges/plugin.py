@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from acquis.core.events import AdapterContext, AdapterSpec, AwardEvent, EmissionReceipt, SettingField
+from acquis.core.events import (
+    AdapterContext,
+    AdapterSpec,
+    AwardEvent,
+    CheckResult,
+    EmissionReceipt,
+    SettingField,
+)
 from acquis.core.hookspecs import hookimpl
 from acquis.plugins.openbadges import keys, recipient, urls
 
@@ -25,12 +32,26 @@ def adapter_spec() -> AdapterSpec:
                 name=keys.SETTING,
                 label="Open Badges 3.0 signing key (RSA, PEM)",
                 kind="pem",
-                help="Generated on first use when empty; set it only to bring your own key.",
+                help=(
+                    "Generated on first use when empty; set it only to bring your own key. "
+                    "Several PEM blocks: the first signs, all are published (retired keys)."
+                ),
             ),
         ),
+        check=_check,
         emits_badges=True,
         priority=1000,
     )
+
+
+def _check(ctx: AdapterContext) -> CheckResult:
+    """Nothing remote to reach: what can be wrong is a signing key someone set by hand."""
+    bundle = ctx.settings.get(keys.SETTING)
+    if not bundle:
+        return CheckResult(ok=True, message="OB 3.0 signing key: generated on first use")
+    ring = keys.load_ring(str(bundle))  # raises with the reason; check() reports it
+    kids = ", ".join(keys.public_jwk(k)["kid"] for k in ring)
+    return CheckResult(ok=True, message=f"OB 3.0 signing keys (newest first): {kids}")
 
 
 def _receipt(ctx: AdapterContext, award: AwardEvent) -> EmissionReceipt:

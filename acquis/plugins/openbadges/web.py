@@ -210,7 +210,7 @@ def v3_jwks(slug: str) -> Response:
     rt = _rt()
     with rt.db.session() as session:
         est = _enabled_establishment(session, slug)
-        response = _json(keys.jwks(keys.signing_key(session, rt.host, est)), JWKS)
+        response = _json(keys.jwks(*keys.ring(session, rt.host, est)), JWKS)
     # Short: verifiers may cache, but a rotated key must reach them the same day.
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
