@@ -154,6 +154,7 @@ def test_issued_assertion_passes_the_1edtech_validator(issued: tuple[str, Runtim
     assert _errors(report) == []
     assert report["report"]["valid"] is True
     assert report["report"]["errorCount"] == 0
+    assert report["report"]["warningCount"] == 0
     assert report["report"]["openBadgesVersion"] == "2.0"
     types = {node.get("type") for node in report["graph"]}
     assert {"Assertion", "BadgeClass", "Issuer"} <= types
