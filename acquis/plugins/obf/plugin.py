@@ -67,6 +67,13 @@ SETTINGS = (
     SettingField("email_body", "Email body"),
     SettingField("email_link_text", "Email link text"),
     SettingField("email_footer", "Email footer"),
+    SettingField(
+        "timeout",
+        "HTTP timeout (seconds)",
+        kind="integer",
+        default=30,
+        help="how long to wait for OBF before the outcome is taken as unknown and reconciled",
+    ),
 )
 
 
@@ -116,7 +123,10 @@ class OBFPlugin:
         self.clients = clients or ClientCache()
 
     def client(self, ctx: AdapterContext) -> OBFClient:
-        return self.clients.get(ctx.establishment.id, config_of(ctx.settings, self.timeout))
+        # The establishment's setting wins over the process default (tests use a fraction of a second).
+        configured = ctx.settings.get("timeout")
+        timeout = float(configured) if isinstance(configured, int) and configured > 0 else self.timeout
+        return self.clients.get(ctx.establishment.id, config_of(ctx.settings, timeout))
 
     @hookimpl
     def adapter_spec(self) -> AdapterSpec:
