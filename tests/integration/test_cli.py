@@ -184,3 +184,17 @@ def test_tour_commands_framework_tag_award(run: Any) -> None:
         run("tag", "add", "univ-a", "--activity", "http://x/1", "--competency", "C1", "--level", "Maître")
     )
     assert run("award", "list", "univ-a").output.strip() == "no award yet"
+
+
+def test_badge_policy_and_award_commands(run: Any) -> None:
+    from importlib import resources
+
+    demo = resources.files("acquis") / "data" / "frameworks" / "demo.yaml"
+    assert run("establishment", "add", "univ-a", "--name", "A").exit_code == 0
+    assert run("framework", "import", "univ-a", str(demo)).exit_code == 0
+    badge_id = run("badge", "list", "univ-a").output.split("\t")[0]
+    shown = run("badge", "policy", "univ-a", badge_id, "--reissue", "--jury", "--valid-days", "365")
+    assert shown.exit_code == 0 and "re-issue allowed, jury yes, valid 365 days" in shown.output
+    assert "no badge class nope" in _one_line_error(run("badge", "policy", "univ-a", "nope", "--reissue"))
+    assert "no award nope" in _one_line_error(run("award", "retry", "univ-a", "nope"))
+    assert "say who" in _one_line_error(run("award", "reissue", "univ-a", "nope", "--by", " "))

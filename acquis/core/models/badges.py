@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from acquis.core.models.base import Base, UTCDateTime, new_uuid, utcnow
@@ -26,6 +27,10 @@ class BadgeClass(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     criteria: Mapped[str] = mapped_column(Text, default="")
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Re-issue policy: may an admin issue this badge again to a learner who still holds a live
+    # copy (a duplicate, e.g. to a new address)? A badge earned again after its revocation is
+    # always re-awarded: the revoked copy no longer counts, so that is no duplicate.
+    allow_reissue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     valid_days: Mapped[int | None] = mapped_column(Integer)  # expiry, counted from issuance
     obf_badge_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
