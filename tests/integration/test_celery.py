@@ -100,18 +100,28 @@ def scaled(request: pytest.FixtureRequest, pg_database_url: str, tmp_path: Path)
     rt = Runtime(settings=settings, db=db, host=host, notifier=Notifier(app_from_env_with(env)))
     workers: list[subprocess.Popen[bytes]] = []
 
+    logs: list[Path] = []
+
     def start_worker() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "acquis", "worker", "--celery", "--concurrency", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        log_path = tmp_path / f"worker-{len(workers)}.log"
+        logs.append(log_path)
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "acquis", "worker", "--celery", "--concurrency", "2"],
+                env={**env, "ACQUIS_LOG_LEVEL": "INFO"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         workers.append(proc)
+        assert rt.notifier is not None
+        _wait_ready(rt.notifier, proc, log_path)  # type: ignore[arg-type]
         return proc
 
-    yield {"rt": rt, "start_worker": start_worker}
+    def worker_logs() -> str:
+        return "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:] for p in logs)
+
+    yield {"rt": rt, "start_worker": start_worker, "logs": worker_logs}
     for proc in workers:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -120,6 +130,23 @@ def scaled(request: pytest.FixtureRequest, pg_database_url: str, tmp_path: Path)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
     db.dispose()
+
+
+def _wait_ready(
+    notifier: Notifier, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90
+) -> None:
+    """Until the worker answers a Celery ping; a worker that dies or never answers fails with its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the worker exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
+        if notifier.app.control.ping(timeout=1.0):
+            return
+    raise AssertionError(
+        f"no answer from the worker in {timeout}s:\n{log_path.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def app_from_env_with(env: dict[str, str]) -> Any:
@@ -151,20 +178,20 @@ def _counts(rt: Runtime) -> tuple[int, int, int]:
     return validated, issued, awards
 
 
-def _wait_all_issued(rt: Runtime, expected: int, timeout: float = 90) -> None:
+def _wait_all_issued(rt: Runtime, expected: int, logs: Any, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _counts(rt)[1] == expected:
             return
         time.sleep(0.3)
-    raise AssertionError(f"issued {_counts(rt)[1]} of {expected} in {timeout}s")
+    raise AssertionError(f"issued {_counts(rt)[1]} of {expected} in {timeout}s; worker logs:\n{logs()}")
 
 
 def test_celery_worker_delivers_what_the_web_enqueued(scaled: dict[str, Any]) -> None:
     rt: Runtime = scaled["rt"]
     scaled["start_worker"]()
     _send(rt, range(40), cmid=1)
-    _wait_all_issued(rt, 40)
+    _wait_all_issued(rt, 40, scaled["logs"])
     assert _counts(rt) == (40, 40, 40)
 
 
@@ -180,6 +207,8 @@ def test_kill_9_of_a_worker_mid_batch_loses_and_duplicates_nothing(scaled: dict[
     first.wait(10)
     assert _counts(rt)[1] < 300, "the worker finished before it could be killed; the test proved nothing"
     scaled["start_worker"]()
-    _wait_all_issued(rt, 300, timeout=150)  # leases of the killed worker run out, then it resumes
+    _wait_all_issued(
+        rt, 300, scaled["logs"], timeout=150
+    )  # leases of the killed worker run out, then it resumes
     validated, issued, awards = _counts(rt)
     assert (validated, issued, awards) == (300, 300, 300)  # one award per validation, all issued
