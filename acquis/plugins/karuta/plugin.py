@@ -24,6 +24,7 @@ from typing import Any
 
 from lxml import etree
 
+from acquis.core.clients import ClientCache
 from acquis.core.errors import DeliveryError, PermanentDeliveryError
 from acquis.core.events import (
     AdapterContext,
@@ -263,16 +264,10 @@ class KarutaPlugin:
 
     def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self._clients: dict[int, tuple[KarutaConfig, KarutaClient]] = {}
+        self._clients: ClientCache[KarutaConfig, KarutaClient] = ClientCache(KarutaClient)
 
     def client(self, ctx: AdapterContext) -> KarutaClient:
-        config = config_of(ctx.settings, self.timeout)
-        known = self._clients.get(ctx.establishment.id)
-        if known is not None and known[0] == config:
-            return known[1]
-        client = KarutaClient(config)
-        self._clients[ctx.establishment.id] = (config, client)
-        return client
+        return self._clients.get(ctx.establishment.id, config_of(ctx.settings, self.timeout))
 
     @hookimpl
     def adapter_spec(self) -> AdapterSpec:

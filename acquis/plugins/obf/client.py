@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -28,6 +28,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from acquis.core.clients import ClientCache
 from acquis.core.errors import (
     OutcomeUnknownError,
     PermanentDeliveryError,
@@ -498,30 +499,9 @@ def _event(item: Mapping[str, Any]) -> OBFEvent:
     )
 
 
-@dataclass
-class ClientCache:
-    """One client per (establishment, settings): tokens survive between deliveries."""
-
-    factory: Callable[[OBFConfig], OBFClient] = OBFClient
-    _clients: dict[tuple[int, OBFConfig], OBFClient] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, establishment_id: int, config: OBFConfig) -> OBFClient:
-        key = (establishment_id, config)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                # Settings changed: the old client (and its certificate files) goes.
-                for old_key in [k for k in self._clients if k[0] == establishment_id]:
-                    self._clients.pop(old_key).close()
-                client = self._clients[key] = self.factory(config)
-            return client
-
-    def clear(self) -> None:
-        with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+def client_cache() -> ClientCache[OBFConfig, OBFClient]:
+    """One OBF client per (establishment, settings): tokens survive between deliveries."""
+    return ClientCache(OBFClient)
 
 
 __all__ = [
@@ -532,4 +512,5 @@ __all__ = [
     "OBFClient",
     "OBFConfig",
     "OBFEvent",
+    "client_cache",
 ]

@@ -28,6 +28,7 @@ from acquis.plugins.obf.client import (
     OBFClient,
     OBFConfig,
     Recipient,
+    client_cache,
 )
 
 NAME = "obf"
@@ -118,9 +119,11 @@ class OBFPlugin:
     ``timeout`` is the HTTP read timeout in seconds (tests use a fraction of a second).
     """
 
-    def __init__(self, timeout: float = 30.0, clients: ClientCache | None = None) -> None:
+    def __init__(
+        self, timeout: float = 30.0, clients: ClientCache[OBFConfig, OBFClient] | None = None
+    ) -> None:
         self.timeout = timeout
-        self.clients = clients or ClientCache()
+        self.clients = clients or client_cache()
 
     def client(self, ctx: AdapterContext) -> OBFClient:
         # The establishment's setting wins over the process default (tests use a fraction of a second).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from acquis.core.clients import ClientCache
 from acquis.core.errors import DeliveryError, PermanentDeliveryError
 from acquis.core.events import AdapterContext, AdapterSpec, CheckResult, SettingField
 from acquis.core.hookspecs import hookimpl
@@ -99,16 +100,10 @@ class PegasePlugin:
 
     def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self._clients: dict[int, tuple[PegaseConfig, PegaseClient]] = {}
+        self._clients: ClientCache[PegaseConfig, PegaseClient] = ClientCache(PegaseClient)
 
     def client(self, ctx: AdapterContext) -> PegaseClient:
-        config = config_of(ctx.settings, self.timeout)
-        known = self._clients.get(ctx.establishment.id)
-        if known is not None and known[0] == config:
-            return known[1]
-        client = PegaseClient(config)
-        self._clients[ctx.establishment.id] = (config, client)
-        return client
+        return self._clients.get(ctx.establishment.id, config_of(ctx.settings, self.timeout))
 
     @hookimpl
     def adapter_spec(self) -> AdapterSpec:
