@@ -1,4 +1,4 @@
-"""`acquis lti …`: the LTI tool's own signing keys."""
+"""`acquis lti …`: the LTI tool's signing keys and the URLs that register it in a Moodle."""
 
 from __future__ import annotations
 
@@ -7,13 +7,30 @@ from sqlalchemy import select
 
 from acquis.cli import runtime as cli_runtime
 from acquis.cli.errors import friendly
+from acquis.core import crypto, establishments
 from acquis.core.models import LtiToolKey
-from acquis.lti import keys
+from acquis.lti import keys, registration
 
 
 @click.group()
 def lti() -> None:
     """The LTI 1.3 tool: its signing keys (published at <public url>/lti/jwks)."""
+
+
+@lti.command("registration-url")
+@click.argument("slug")
+@click.option(
+    "--valid-hours", default=registration.CODE_HOURS, show_default=True, type=click.IntRange(1, 720)
+)
+@friendly
+def registration_url(slug: str, valid_hours: int) -> None:
+    """The URL to paste in Moodle's "Tool URL" to register acquis for establishment SLUG."""
+    rt = cli_runtime.get()
+    with rt.db.session() as session:
+        establishments.get(session, slug)
+    code = registration.registration_code(crypto.load_keys(rt.settings, create=False), slug, valid_hours)
+    click.echo(f"{rt.settings.public_url}/e/{slug}/lti/register/{code}")
+    click.echo(f"(valid {valid_hours} hours; paste it in Moodle: External tool → Manage tools → Tool URL)")
 
 
 @lti.command("rotate-key")

@@ -10,11 +10,16 @@ activates it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +29,33 @@ from acquis.core.models import Establishment, LtiDeployment, LtiPlatform
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TIMEOUT = 15
+
+
+CODE_HOURS = 48  # how long a registration URL given to an admin stays usable
+
+
+def _code_serializer(keys: tuple[str, ...]) -> URLSafeSerializer:
+    derived = [hmac.new(k.encode(), b"acquis-lti-registration", hashlib.sha256).hexdigest() for k in keys]
+    return URLSafeSerializer(list(reversed(derived)), salt="acquis.lti.registration")
+
+
+def registration_code(keys: tuple[str, ...], slug: str, hours: int = CODE_HOURS) -> str:
+    """The code of a registration URL for ``slug``, valid ``hours``.
+
+    Without it anyone could make acquis fetch a URL of their choosing and, worse, register a
+    platform they run for an establishment, then launch into it as its administrator: the URL
+    must come from someone who administers acquis (``acquis lti registration-url``).
+    """
+    expires = int(time.time()) + hours * 3600
+    return str(_code_serializer(keys).dumps({"slug": slug, "exp": expires, "n": secrets.token_hex(6)}))
+
+
+def check_code(keys: tuple[str, ...], slug: str, code: str) -> bool:
+    try:
+        data = _code_serializer(keys).loads(code)
+    except BadSignature:
+        return False
+    return isinstance(data, dict) and data.get("slug") == slug and int(data.get("exp", 0)) > time.time()
 
 
 class RegistrationError(Exception):

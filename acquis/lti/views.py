@@ -20,7 +20,7 @@ from pylti1p3.request import Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as BaseResponse
 
-from acquis.core import establishments
+from acquis.core import crypto, establishments
 from acquis.core.errors import Conflict, InvalidInput, NotFound
 from acquis.core.runtime import EXTENSION_KEY, Runtime
 from acquis.lti import keys, pages, registration
@@ -275,8 +275,26 @@ def admin_home(slug: str) -> Response:
 
 
 @bp.get("/e/<slug>/lti/register")
-def register(slug: str) -> Response:
+def register_without_code(slug: str) -> Response:
+    """The registration URL lacks its code: say where the right one comes from, fetch nothing."""
+    return _refuse(
+        "registration",
+        403,
+        "demandez l'URL d'enregistrement à l'administrateur d'acquis / ask the acquis administrator "
+        "for the registration URL: acquis lti registration-url " + slug,
+    )
+
+
+@bp.get("/e/<slug>/lti/register/<code>")
+def register(slug: str, code: str) -> Response:
     """Dynamic registration, started by Moodle with openid_configuration and registration_token."""
+    if not registration.check_code(crypto.load_keys(runtime().settings, create=False), slug, code):
+        return _refuse(
+            "registration",
+            403,
+            "URL d'enregistrement invalide ou expirée / registration URL invalid or expired: "
+            "acquis lti registration-url " + slug,
+        )
     rt = runtime()
     base_url = url_for("lti.login", _external=True).removesuffix("/lti/login")
     try:

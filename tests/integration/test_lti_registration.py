@@ -12,9 +12,10 @@ import requests
 from flask import Flask, jsonify
 from sqlalchemy import func, select
 
-from acquis.core import establishments
+from acquis.core import crypto, establishments
 from acquis.core.models import LtiPlatform
 from acquis.core.runtime import Runtime
+from acquis.lti import registration
 from acquis.web.app import create_app
 from tests import live
 from tests.fakes.lti_platform import Browser, FakePlatform, rsa_pair
@@ -30,7 +31,9 @@ class RegEnv:
     evil_url: str
 
     def register_url(self, slug: str = "lycee-a") -> str:
-        return f"{self.tool_url}/e/{slug}/lti/register"
+        """What `acquis lti registration-url` gives the establishment's admin."""
+        keys = crypto.load_keys(self.runtime.settings, create=False)
+        return f"{self.tool_url}/e/{slug}/lti/register/{registration.registration_code(keys, slug)}"
 
     def platforms(self) -> list[tuple[str, str, str, str, list[str]]]:
         with self.runtime.db.session() as session:
@@ -199,3 +202,28 @@ def test_unknown_establishment(reg_env: RegEnv) -> None:
     assert reg_env.moodle.types == [] and reg_env.moodle.configuration_requests == 0
     with reg_env.runtime.db.session() as session:
         assert session.scalar(select(func.count()).select_from(LtiPlatform)) == 0
+
+
+@pytest.mark.parametrize("how", ["no code", "another establishment's", "expired", "tampered"])
+def test_registration_needs_a_code_from_the_admin_else_nothing_is_fetched_or_stored(
+    reg_env: RegEnv, how: str
+) -> None:
+    """Without the code, anyone could make acquis fetch any URL or plant a platform they run."""
+    keys = crypto.load_keys(reg_env.runtime.settings, create=False)
+    base = f"{reg_env.tool_url}/e/lycee-a/lti/register"
+    url = {
+        "no code": base,
+        "another establishment's": f"{base}/{registration.registration_code(keys, 'lycee-b')}",
+        "expired": f"{base}/{registration.registration_code(keys, 'lycee-a', hours=-1)}",
+        "tampered": f"{base}/{registration.registration_code(keys, 'lycee-a')[:-2]}xx",
+    }[how]
+    before = reg_env.moodle.configuration_requests
+    params = {
+        "openid_configuration": reg_env.platform.base_url + "/mod/lti/openid-configuration.php",
+        "registration_token": reg_env.moodle.registration_token(),
+    }
+    response = requests.get(url, params=params, timeout=10, allow_redirects=False)
+    assert response.status_code == 403
+    assert "acquis lti registration-url lycee-a" in response.text
+    assert reg_env.moodle.configuration_requests == before  # nothing was fetched
+    assert reg_env.platforms() == []  # nothing was stored
