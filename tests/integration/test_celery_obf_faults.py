@@ -13,6 +13,7 @@ import signal
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from acquis.core import adapters, delivery, establishments
@@ -53,6 +54,8 @@ def _nudge(rt: Runtime) -> int:
     return len(parked)
 
 
+# One broker is enough here: both run the plain delivery and kill tests in test_celery.py.
+@pytest.mark.parametrize("scaled", ["redis"], indirect=True)
 def test_celery_delivers_every_obf_award_exactly_once_under_faults_and_a_kill(scaled: dict[str, Any]) -> None:  # noqa: F811
     rt: Runtime = scaled["rt"]
     fake = FakeOBF(token_interval=0, fault_sleep=1.5, seed=11)
