@@ -25,6 +25,7 @@ from acquis.core.settings import Settings
 
 _lock = threading.Lock()
 _keyring: MultiFernet | None = None
+_keys: tuple[str, ...] = ()
 
 KEY_FILE = "secret.key"
 
@@ -58,7 +59,7 @@ def load_keys(settings: Settings, create: bool = True) -> tuple[str, ...]:
 
 
 def configure(keys: tuple[str, ...]) -> None:
-    global _keyring
+    global _keyring, _keys
     try:
         fernets = [Fernet(k.encode()) for k in keys]
     except ValueError as exc:
@@ -69,6 +70,15 @@ def configure(keys: tuple[str, ...]) -> None:
         raise ConfigurationError("at least one encryption key is needed")
     with _lock:
         _keyring = MultiFernet(fernets)
+        _keys = tuple(keys)
+
+
+def configured_keys() -> tuple[str, ...]:
+    """The keys this process was configured with, newest first: what signs cookies and codes
+    derives from them, without reading the key file again on every request."""
+    if not _keys:
+        raise ConfigurationError("encryption keys not configured (call acquis.core.crypto.configure)")
+    return _keys
 
 
 def configure_from_settings(settings: Settings) -> None:

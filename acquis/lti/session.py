@@ -21,7 +21,6 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from acquis.core import crypto
 from acquis.lti import pages
-from acquis.web.context import runtime
 
 COOKIE = "acquis_lti"
 MAX_AGE = 8 * 3600  # a working day; after that the user launches again from Moodle
@@ -69,11 +68,10 @@ R = TypeVar("R")
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    settings = runtime().settings
     # Derived rather than reused: the Fernet keys encrypt secrets, this one only signs cookies.
     derived = [
         hmac.new(key.encode(), b"acquis-lti-session", hashlib.sha256).hexdigest()
-        for key in crypto.load_keys(settings, create=False)
+        for key in crypto.configured_keys()
     ]
     # itsdangerous signs with the last key and accepts all: newest key is first in the settings.
     return URLSafeTimedSerializer(list(reversed(derived)), salt="acquis.lti.session")

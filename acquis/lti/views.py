@@ -288,7 +288,7 @@ def register_without_code(slug: str) -> Response:
 @bp.get("/e/<slug>/lti/register/<code>")
 def register(slug: str, code: str) -> Response:
     """Dynamic registration, started by Moodle with openid_configuration and registration_token."""
-    if not registration.check_code(crypto.load_keys(runtime().settings, create=False), slug, code):
+    if not registration.check_code(crypto.configured_keys(), slug, code):
         return _refuse(
             "registration",
             403,

@@ -13,13 +13,12 @@ import hmac
 from flask import abort, request
 
 from acquis.core import crypto
-from acquis.web.context import runtime
 
 FIELD = "csrf_token"
 
 
 def _key() -> bytes:
-    first = crypto.load_keys(runtime().settings, create=False)[0]
+    first = crypto.configured_keys()[0]
     return hmac.new(first.encode(), b"acquis-csrf", hashlib.sha256).digest()
 
 
