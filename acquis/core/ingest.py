@@ -213,6 +213,6 @@ def ingest(
                     str(r.id),
                 )
         pairs = [(r.learner_id, r.activity_id) for r in inserted]
-        Engine(session, host, establishment_id, catalogue).on_completions(pairs)
+        Engine(session, host, establishment_id, catalogue, enabled).on_completions(pairs)
         points.on_completions(session, establishment_id, pairs)
     return IngestResult(stored=len(inserted), duplicates=len(facts) - len(inserted))

@@ -96,13 +96,18 @@ class Engine:
     """Applies the rules for one establishment inside the caller's transaction."""
 
     def __init__(
-        self, session: Session, host: PluginHost, establishment_id: int, catalogue: Catalogue | None = None
+        self,
+        session: Session,
+        host: PluginHost,
+        establishment_id: int,
+        catalogue: Catalogue | None = None,
+        enabled: frozenset[str] | None = None,
     ) -> None:
         self.session = session
         self.host = host
         self.establishment_id = establishment_id
         self.cat = catalogue or Catalogue.load(session, establishment_id)
-        self.enabled = enabled_names(session, establishment_id)
+        self.enabled = enabled if enabled is not None else enabled_names(session, establishment_id)
 
     # ---- entry points -------------------------------------------------------------------
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
