@@ -77,19 +77,22 @@ def issued_by_competency_level(session: Session, establishment_id: int) -> Rows:
 
 
 def issued_by_course(session: Session, establishment_id: int) -> Rows:
-    """Badges whose validating rule tags an activity of the course (a rule may span courses)."""
-    course = func.coalesce(Activity.course_ref, "")
+    """Badges whose validating rule tags an activity of the course (a rule may span courses).
+
+    Activities whose course is not known yet (tagged by URL, no statement received) count nowhere.
+    """
+    count = func.count(func.distinct(Award.id))
     rows = session.execute(
-        select(course, func.count(func.distinct(Award.id)))
+        select(Activity.course_ref, count)
         .select_from(Award)
         .join(Validation, Validation.id == Award.validation_id)
         .join(rule_activity, rule_activity.c.rule_id == Validation.rule_id)
         .join(Activity, Activity.id == rule_activity.c.activity_id)
-        .where(*_issued(establishment_id))
-        .group_by(course)
-        .order_by(func.count(func.distinct(Award.id)).desc(), course)
+        .where(*_issued(establishment_id), Activity.course_ref.is_not(None))
+        .group_by(Activity.course_ref)
+        .order_by(count.desc(), Activity.course_ref)
     ).all()
-    return [(ref or "—", int(n)) for ref, n in rows]
+    return [(str(ref), int(n)) for ref, n in rows]
 
 
 def issued_by_programme(session: Session, establishment_id: int) -> Rows:
