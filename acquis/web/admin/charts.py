@@ -12,18 +12,23 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 WIDTH = 640
-LABEL_WIDTH = 220
+LABEL_WIDTH = 250
 VALUE_WIDTH = 48
 ROW = 26
 BAR = 18
 PAD = 8
 BAR_COLOUR = "#0f6cbf"  # 5.3:1 against white
 TEXT_COLOUR = "#1d2125"
-MAX_LABEL = 32
+MAX_LABEL = 30
 
 
 def _short(label: str) -> str:
-    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+    """What fits beside a bar; the full label is in the bar's title, the table and the CSV."""
+    if len(label) <= MAX_LABEL:
+        return label
+    if "://" in label:  # a course URL: its end (the course id) is what tells two apart
+        return "…" + label[-(MAX_LABEL - 1) :]
+    return label[: MAX_LABEL - 1] + "…"
 
 
 def bar_chart(key: str, title: str, description: str, rows: Sequence[tuple[str, int]]) -> Markup:
@@ -35,7 +40,7 @@ def bar_chart(key: str, title: str, description: str, rows: Sequence[tuple[str, 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-labelledby="{ids}" '
         f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        f'font-family="system-ui, sans-serif" font-size="13">',
+        f'font-family="system-ui, sans-serif" font-size="12">',
         f'<title id="chart-{key}-title">{escape(title)}</title>',
         f'<desc id="chart-{key}-desc">{escape(description)}</desc>',
     ]
