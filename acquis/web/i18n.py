@@ -73,6 +73,12 @@ def both(message: Any, **variables: Any) -> tuple[str, str]:
     return said[0], said[1]
 
 
+def translate(text: str | None) -> str:
+    """Jinja's ``translate`` filter: a text known only at run time (an adapter's label), as
+    plain text that the template escapes, unlike ``_()`` whose result Jinja trusts as markup."""
+    return str(flask_babel.gettext(text)) if text else ""
+
+
 def init_app(app: Flask) -> None:
     flask_babel.Babel(
         app,
@@ -80,6 +86,7 @@ def init_app(app: Flask) -> None:
         default_translation_directories=str(TRANSLATIONS),
         locale_selector=select_locale,
     )
+    app.jinja_env.filters["translate"] = translate
 
 
 # ---- catalogue maintenance (and the test that checks them) -----------------------------------
@@ -87,8 +94,24 @@ def po_path(lang: str) -> Path:
     return TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
 
 
+def adapter_texts() -> dict[str, list[str]]:
+    """What the installed adapters declare about themselves and the console shows: title,
+    description, setting labels and help (translated through the ``translate`` filter)."""
+    from acquis.core.plugins import PluginHost
+
+    host = PluginHost()
+    texts: dict[str, list[str]] = {}
+    for name in host.names:
+        spec = host.spec(name)
+        for text in (spec.title, spec.description, *(t for f in spec.settings for t in (f.label, f.help))):
+            if text:
+                texts.setdefault(text, []).append(name)
+    return texts
+
+
 def extract() -> Catalog:
-    """Every message of the templates and the Python code, as babel's extractor sees it."""
+    """Every message of the templates and the Python code, as babel's extractor sees it, and
+    the texts of the installed adapters."""
     catalog = Catalog(domain="messages")
     for filename, lineno, message, _comments, context in extract_from_dir(
         str(PACKAGE), METHOD_MAP, keywords=KEYWORDS, options_map={"**/templates/**.html": {}}
@@ -96,6 +119,9 @@ def extract() -> Catalog:
         if "/translations/" in filename or filename.startswith("translations/"):
             continue
         catalog.add(message, None, [(filename, lineno)], context=context)
+    for text, names in adapter_texts().items():
+        if text not in catalog:
+            catalog.add(text, None, [(f"adapter:{name}", 0) for name in names])
     return catalog
 
 
@@ -117,7 +143,45 @@ def compile_all() -> None:
         po_path(lang).with_suffix(".mo").write_bytes(compiled(lang))
 
 
-if __name__ == "__main__":  # pragma: no cover - a maintainer's command
-    if sys.argv[1:] != ["compile"]:
-        raise SystemExit("usage: python -m acquis.web.i18n compile")
-    compile_all()
+def update() -> dict[str, list[str]]:
+    """Bring both catalogues in line with the code: keep translations, add new messages (the
+    English catalogue translates each to itself; French ones are left empty for a translator),
+    drop messages no longer used. Returns the messages each language still lacks."""
+    from babel.messages.pofile import write_po
+
+    template = extract()
+    lacking: dict[str, list[str]] = {}
+    for lang in LANGUAGES:
+        old = read(lang) if po_path(lang).exists() else Catalog(locale=lang)
+        fresh = Catalog(
+            locale=lang,
+            domain="messages",
+            project="acquis",
+            version="0.1.0",
+            copyright_holder="acquis contributors",
+            fuzzy=False,
+        )
+        for message in template:
+            if not message.id:
+                continue
+            known = old.get(message.id)
+            string = known.string if known is not None and not known.fuzzy else ""
+            if lang == "en" and not string:
+                string = message.id
+            fresh.add(message.id, string, locations=message.locations)
+            if not string:
+                lacking.setdefault(lang, []).append(str(message.id))
+        po_path(lang).parent.mkdir(parents=True, exist_ok=True)
+        with po_path(lang).open("wb") as fh:
+            write_po(fh, fresh, width=100, sort_output=True, omit_header=False)
+    return lacking
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's commands
+    if sys.argv[1:] == ["update"]:
+        for lang, missing in update().items():
+            print(f"{lang}: {len(missing)} message(s) to translate", *missing, sep="\n  ")
+    elif sys.argv[1:] == ["compile"]:
+        compile_all()
+    else:
+        raise SystemExit("usage: python -m acquis.web.i18n update|compile")

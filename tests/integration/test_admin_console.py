@@ -30,6 +30,7 @@ from acquis.lti import session as lti_session
 from acquis.web.app import create_app
 from tests import helpers
 from tests.conftest import PUBLIC_URL
+from tests.i18n_checks import foreign_strings
 
 PASSWORD = "correct horse battery staple"
 
@@ -367,6 +368,7 @@ def test_every_page_speaks_the_language_and_labels_every_field(app: Flask, lang:
         form.feed(page)
         unlabelled = [f for f in form.fields if f.get("id") not in form.labelled and not f.get("aria-label")]
         assert unlabelled == []
+        assert foreign_strings(page, lang) == []
     console = "\n".join(pages[:-1])
     for word in ("Établissements", "Connecteurs", "Tableaux de bord", "Livraisons en échec"):
         assert (word in console) == (lang == "fr"), word
