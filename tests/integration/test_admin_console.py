@@ -19,10 +19,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
-from acquis.core import adapters, admins, crypto, establishments
+from acquis.core import adapters, admins, crypto, establishments, frameworks
 from acquis.core.delivery import Deliverer
 from acquis.core.ingest import ingest
-from acquis.core.models import AdapterConfig, AdminUser, Establishment, LtiPlatform, OutboxMessage, utcnow
+from acquis.core.models import (
+    AdapterConfig,
+    AdminUser,
+    Award,
+    Establishment,
+    LtiPlatform,
+    OutboxMessage,
+    utcnow,
+)
 from acquis.core.runtime import Runtime
 from acquis.core.xapi import parse_batch
 from acquis.lti import registration
@@ -38,9 +46,8 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def app(runtime: Runtime) -> Iterator[Flask]:
     with runtime.db.session() as s:
-        for slug in ("univ-a", "univ-b"):
-            t = helpers.make_tenant(s, runtime.host, slug)
-            helpers.tag(s, t, [1, 2])
+        helpers.tag(s, helpers.make_tenant(s, runtime.host, "univ-a"), [1, 2])
+        establishments.create(s, "univ-b", "Université univ-b")  # the establishment one may not see
         admins.add_user(s, "it@univ-a.fr", PASSWORD)
     yield create_app(runtime)
 
@@ -299,8 +306,15 @@ def _bars(page: str, key: str) -> list[tuple[str, int]]:
 
 
 def test_dashboards_draw_the_figures_their_csv_downloads_give(app: Flask, runtime: Runtime) -> None:
+    with runtime.db.session() as s:
+        other = establishments.get(s, "univ-b")
+        fw = frameworks.import_definition(s, other, helpers.DEMO_FRAMEWORK, create_badges=True)
+        helpers.tag(s, helpers.Tenant(other, None, fw), [1])  # type: ignore[arg-type]
     _earn(runtime, "univ-a", "1", "2", "3")
     _earn(runtime, "univ-b", "9")  # another establishment's badge counts nowhere here
+    with runtime.db.session() as s:
+        issued = select(func.count(Award.id)).where(Award.status == "issued")
+        assert s.scalar(issued.where(Award.establishment_id == other.id)) == 1
     client = _local(app)
     page = client.get("/admin/e/univ-a/dashboard").get_data(as_text=True)
     keys = (
