@@ -103,6 +103,9 @@ def _launch(browser: Browser, site: Site, roles: list[str], locale: str) -> Page
 
 
 def _shot(page: Page, artifacts: Path, name: str) -> None:
+    """Keep a screenshot, after checking the page fits the 800 px of Moodle's iframe."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{name}: {overflow} px wider than the frame"
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
