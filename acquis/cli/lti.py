@@ -28,8 +28,9 @@ def registration_url(slug: str, valid_hours: int) -> None:
     rt = cli_runtime.get()
     with rt.db.session() as session:
         establishments.get(session, slug)
-    code = registration.registration_code(crypto.configured_keys(), slug, valid_hours)
-    click.echo(f"{rt.settings.public_url}/e/{slug}/lti/register/{code}")
+    click.echo(
+        registration.registration_url(rt.settings.public_url, crypto.configured_keys(), slug, valid_hours)
+    )
     click.echo(f"(valid {valid_hours} hours; paste it in Moodle: External tool → Manage tools → Tool URL)")
 
 

@@ -6,6 +6,7 @@ import click
 
 from acquis.cli import (
     adapters,
+    admins,
     awards,
     db,
     establishments,
@@ -36,6 +37,7 @@ for _module in (
     db,
     establishments,
     adapters,
+    admins,
     platforms,
     frameworks,
     tags,

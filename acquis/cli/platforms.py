@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 import click
-from sqlalchemy import select
 
 from acquis.cli import runtime as cli_runtime
 from acquis.cli.errors import friendly
-from acquis.core import establishments
-from acquis.core.errors import Conflict, InvalidInput
-from acquis.core.models import Establishment, LtiDeployment, LtiPlatform
-
-
-def _url(value: str, field: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput("expected an http(s) URL", field=field)
-    return value
+from acquis.core import establishments, platforms
 
 
 @click.group()
@@ -49,35 +37,17 @@ def add(
     jwks_url: str,
 ) -> None:
     """Register a platform for establishment SLUG with the values shown in Moodle's tool details."""
-    _url(issuer, "issuer")
-    for value, field in (
-        (auth_login_url, "auth-login-url"),
-        (token_url, "token-url"),
-        (jwks_url, "jwks-url"),
-    ):
-        _url(value, field)
-    if not client_id.strip():
-        raise InvalidInput("must not be empty", field="client-id")
-    if len(set(deployment_ids)) != len(deployment_ids):
-        raise InvalidInput("a deployment id is given twice", field="deployment-id")
     rt = cli_runtime.get()
     with rt.db.session() as session:
-        est = establishments.get(session, slug)
-        taken = session.scalar(
-            select(LtiPlatform.id).where(LtiPlatform.issuer == issuer, LtiPlatform.client_id == client_id)
-        )
-        if taken is not None:
-            raise Conflict(f"platform {issuer} with client id {client_id} is already registered")
-        session.add(
-            LtiPlatform(
-                establishment_id=est.id,
-                issuer=issuer,
-                client_id=client_id,
-                auth_login_url=auth_login_url,
-                auth_token_url=token_url,
-                jwks_url=jwks_url,
-                deployments=[LtiDeployment(deployment_id=d) for d in deployment_ids],
-            )
+        platforms.add_manual(
+            session,
+            establishments.get(session, slug),
+            issuer,
+            client_id,
+            deployment_ids,
+            auth_login_url,
+            token_url,
+            jwks_url,
         )
     click.echo(f"platform {issuer} registered for {slug} ({len(deployment_ids)} deployment(s))")
 
@@ -89,10 +59,7 @@ def list_(slug: str | None) -> None:
     """List registered platforms, for one establishment or all."""
     rt = cli_runtime.get()
     with rt.db.session() as session:
-        query = select(LtiPlatform, Establishment.slug).join(Establishment).order_by(LtiPlatform.id)
-        if slug:
-            query = query.where(LtiPlatform.establishment_id == establishments.get(session, slug).id)
-        rows = session.execute(query).all()
+        rows = platforms.listing(session, establishments.get(session, slug).id if slug else None)
         if not rows:
             click.echo("no platform registered: acquis platform add SLUG --issuer … (see --help)")
         for p, est_slug in rows:

@@ -212,3 +212,8 @@ def register(
         existing.deployments.append(LtiDeployment(deployment_id=deployment_id))
     session.flush()
     return Registered(conf.issuer, client_id, deployment_id, conf.product)
+
+
+def registration_url(public_url: str, keys: tuple[str, ...], slug: str, hours: int = CODE_HOURS) -> str:
+    """The URL an admin pastes in Moodle's "Tool URL" to register acquis for establishment ``slug``."""
+    return f"{public_url}/e/{slug}/lti/register/{registration_code(keys, slug, hours)}"

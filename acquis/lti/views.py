@@ -268,10 +268,9 @@ def student_home(slug: str, context_id: str) -> str:
 
 @bp.get("/e/<slug>/lti/admin")
 @lti_required("admin")
-def admin_home(slug: str) -> Response:
-    from flask import g
-
-    return pages.landing("admin", g.lti.locale, lti_session.as_context(g.lti))
+def admin_home(slug: str) -> BaseResponse:
+    """An LTI Administrator lands in the admin console of its own establishment."""
+    return redirect(url_for("admin.establishment", slug=slug), code=303)
 
 
 @bp.get("/e/<slug>/lti/register")

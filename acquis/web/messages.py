@@ -1,114 +1,81 @@
-"""The words of the course pages, in French (the default) and English (from the launch locale)."""
+"""The words of the course pages: English in the code, French in the catalogue (the default).
+
+One flat dict of lazily translated messages: a page takes ``words(locale)`` and reads ``t.key``
+in its template. To add a message, add ``"key": _l("English text")`` here and its French in
+``acquis/translations/fr/LC_MESSAGES/messages.po`` (then ``python -m acquis.web.i18n compile``).
+"""
 
 from __future__ import annotations
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "fr": {
-        "teacher_title": "Espace enseignant",
-        "student_title": "Mon espace",
-        "activities": "Activités du cours",
-        "activity": "Activité",
-        "validates": "Valide",
-        "no_activity": "Aucune activité de ce cours n'a encore envoyé de traces. Vous pouvez aussi "
-        "saisir l'adresse d'une activité (…/mod/…/view.php?id=…).",
-        "tag": "Associer",
-        "tag_help": "Une activité réussie ou terminée valide le niveau choisi.",
-        "level": "Compétence et niveau",
-        "trigger": "Condition",
-        "completion": "à l'achèvement",
-        "success": "en cas de réussite",
-        "min_grade": "note minimale",
-        "min_grade_value": "Note minimale (0 à 1)",
-        "activity_url": "Adresse de l'activité",
-        "jury": "Validations en attente du jury",
-        "no_pending": "Aucune validation en attente.",
-        "approve": "Approuver",
-        "reject": "Refuser",
-        "reason": "Motif",
-        "learner": "Étudiant",
-        "competency": "Compétence",
-        "progress": "Progression des étudiants",
-        "no_learner": "Aucun étudiant n'a encore d'activité enregistrée dans ce cours.",
-        "reached": "Niveau atteint",
-        "none": "—",
-        "next": "Prochain niveau",
-        "needs": "Pour l'atteindre",
-        "badges": "Mes badges",
-        "no_badge": "Pas encore de badge.",
-        "issued": "délivré",
-        "pending": "en cours de délivrance",
-        "failed": "en échec de délivrance",
-        "revoked": "révoqué",
-        "verify": "Vérifier",
-        "validated": "validé",
-        "pending_approval": "en attente du jury",
-        "rejected": "refusé",
-        "export": "Exporter vers Europass",
-        "export_help": "Choisissez ce que contient votre attestation : rien ne quitte acquis sans votre "
-        "action. Le fichier se dépose dans votre portefeuille Europass.",
-        "export_sealed": "Le fichier est scellé (signature électronique de l'établissement) : Europass "
-        "l'accepte comme attestation vérifiée.",
-        "export_unsealed": "L'établissement n'a pas configuré de cachet : le fichier n'est pas scellé ; "
-        "Europass l'accepte comme document déposé, non vérifié.",
-        "download": "Télécharger",
-        "no_export": "L'export Europass n'est pas activé pour votre établissement.",
-        "unknown_learner": "Aucune activité de votre part n'a encore été reçue.",
-        "saved": "Enregistré.",
-    },
-    "en": {
-        "teacher_title": "Teacher area",
-        "student_title": "My area",
-        "activities": "Course activities",
-        "activity": "Activity",
-        "validates": "Validates",
-        "no_activity": "No activity of this course has sent statements yet. You can also enter an "
-        "activity's address (…/mod/…/view.php?id=…).",
-        "tag": "Tag",
-        "tag_help": "Completing or passing the activity validates the chosen level.",
-        "level": "Competency and level",
-        "trigger": "Condition",
-        "completion": "on completion",
-        "success": "on success",
-        "min_grade": "minimum grade",
-        "min_grade_value": "Minimum grade (0 to 1)",
-        "activity_url": "Activity address",
-        "jury": "Validations awaiting the jury",
-        "no_pending": "No validation is waiting.",
-        "approve": "Approve",
-        "reject": "Reject",
-        "reason": "Reason",
-        "learner": "Student",
-        "competency": "Competency",
-        "progress": "Students' progress",
-        "no_learner": "No student has recorded activity in this course yet.",
-        "reached": "Level reached",
-        "none": "—",
-        "next": "Next level",
-        "needs": "To reach it",
-        "badges": "My badges",
-        "no_badge": "No badge yet.",
-        "issued": "issued",
-        "pending": "being issued",
-        "failed": "issuance failed",
-        "revoked": "revoked",
-        "verify": "Verify",
-        "validated": "validated",
-        "pending_approval": "awaiting the jury",
-        "rejected": "rejected",
-        "export": "Export to Europass",
-        "export_help": "Choose what your credential contains: nothing leaves acquis without your action. "
-        "Upload the file to your Europass wallet.",
-        "export_sealed": "The file is sealed (the establishment's electronic seal): Europass accepts it "
-        "as a verified credential.",
-        "export_unsealed": "Your establishment has no seal configured: the file is not sealed; Europass "
-        "accepts it as an uploaded, unverified document.",
-        "download": "Download",
-        "no_export": "Europass export is not enabled for your establishment.",
-        "unknown_learner": "No activity of yours has been received yet.",
-        "saved": "Saved.",
-    },
+from typing import Any
+
+from flask_babel import force_locale
+
+from acquis.web.i18n import _l, lang_of
+
+MESSAGES: dict[str, Any] = {
+    "teacher_title": _l("Teacher area"),
+    "student_title": _l("My area"),
+    "activities": _l("Course activities"),
+    "activity": _l("Activity"),
+    "validates": _l("Validates"),
+    "no_activity": _l(
+        "No activity of this course has sent statements yet. You can also enter an activity's address "
+        "(…/mod/…/view.php?id=…)."
+    ),
+    "tag": _l("Tag"),
+    "tag_help": _l("Completing or passing the activity validates the chosen level."),
+    "level": _l("Competency and level"),
+    "trigger": _l("Condition"),
+    "completion": _l("on completion"),
+    "success": _l("on success"),
+    "min_grade": _l("minimum grade"),
+    "min_grade_value": _l("Minimum grade (0 to 1)"),
+    "activity_url": _l("Activity address"),
+    "jury": _l("Validations awaiting the jury"),
+    "no_pending": _l("No validation is waiting."),
+    "approve": _l("Approve"),
+    "reject": _l("Reject"),
+    "reason": _l("Reason"),
+    "learner": _l("Student"),
+    "competency": _l("Competency"),
+    "progress": _l("Students' progress"),
+    "no_learner": _l("No student has recorded activity in this course yet."),
+    "reached": _l("Level reached"),
+    "none": _l("—"),
+    "next": _l("Next level"),
+    "needs": _l("To reach it"),
+    "badges": _l("My badges"),
+    "no_badge": _l("No badge yet."),
+    "issued": _l("issued"),
+    "pending": _l("being issued"),
+    "failed": _l("issuance failed"),
+    "revoked": _l("revoked"),
+    "verify": _l("Verify"),
+    "validated": _l("validated"),
+    "pending_approval": _l("awaiting the jury"),
+    "rejected": _l("rejected"),
+    "export": _l("Export to Europass"),
+    "export_help": _l(
+        "Choose what your credential contains: nothing leaves acquis without your action. Upload the "
+        "file to your Europass wallet."
+    ),
+    "export_sealed": _l(
+        "The file is sealed (the establishment's electronic seal): Europass accepts it as a verified "
+        "credential."
+    ),
+    "export_unsealed": _l(
+        "Your establishment has no seal configured: the file is not sealed; Europass accepts it as an "
+        "uploaded, unverified document."
+    ),
+    "download": _l("Download"),
+    "no_export": _l("Europass export is not enabled for your establishment."),
+    "unknown_learner": _l("No activity of yours has been received yet."),
+    "saved": _l("Saved."),
 }
 
 
 def words(locale: str) -> dict[str, str]:
-    return MESSAGES["en" if locale.lower().startswith("en") else "fr"]
+    """Every message of the course pages in the language of ``locale`` (French unless English)."""
+    with force_locale(lang_of(locale)):
+        return {key: str(message) for key, message in MESSAGES.items()}

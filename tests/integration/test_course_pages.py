@@ -251,3 +251,30 @@ def test_a_student_cannot_export_a_classmates_validation(app: Flask, runtime: Ru
     )
     assert response.status_code == 200 and "attachment" not in response.headers.get("Content-Disposition", "")
     assert f"no validation {classmates} for learner" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("locale", "lang"), [("fr-FR", "fr"), ("en-GB", "en"), ("de-DE", "fr")])
+def test_course_pages_speak_the_launch_language_only(
+    app: Flask, runtime: Runtime, locale: str, lang: str
+) -> None:
+    from tests.i18n_checks import foreign_strings
+
+    with runtime.db.session() as s:
+        est = establishments.get(s, "univ-a")
+        helpers.tag(s, helpers.Tenant(est, None, None), [5], "C1", "Novice")  # type: ignore[arg-type]
+        adapters.update_settings(s, runtime.host, est, "europass", {"legal_identifier": "19593560000017"})
+        adapters.set_enabled(s, runtime.host, est, "europass", True)
+    _send(runtime, helpers.statement(user="7", cmid=5))
+    pages = [
+        _client(app, runtime, "teacher", locale=locale).get(f"/e/univ-a/lti/course/{COURSE}/teacher"),
+        _client(app, runtime, "student", user="7", locale=locale).get(
+            f"/e/univ-a/lti/course/{COURSE}/student"
+        ),
+    ]
+    for page in pages:
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and f'<html lang="{lang}">' in text
+        assert foreign_strings(text, lang) == []
+    student = pages[1].get_data(as_text=True)
+    assert ("Exporter vers Europass" in student) == (lang == "fr")
+    assert ("Export to Europass" in student) == (lang == "en")

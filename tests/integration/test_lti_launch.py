@@ -3,6 +3,7 @@ implementation (lti1p3platform) against the tool served on a real port."""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from tests.fakes.lti_platform import ADMIN, INSTRUCTOR, LEARNER, Browser
@@ -35,8 +36,8 @@ def test_administrator_lands_on_the_establishment_admin_page(lti_env: LtiEnv, br
     lti_env.platform.scenario.roles = [ADMIN, INSTRUCTOR]
     response = browser.launch(lti_env.platform)
     assert response.status_code == 200, response.text
-    assert response.url.endswith("/e/lycee-a/lti/admin")
-    assert "Administration de l&#39;établissement" in response.text
+    assert response.url.endswith("/admin/e/lycee-a/")  # through /e/lycee-a/lti/admin
+    assert "Administration de l'établissement" in html.unescape(response.text)
 
 
 def test_each_platform_lands_in_its_own_establishment(lti_env: LtiEnv, browser: Browser) -> None:

@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic's autogenerate reads ``Base.metadata`` here)."""
 
 from acquis.core.models.activities import TRIGGERS, Activity, ValidationRule, rule_activity
+from acquis.core.models.admins import AdminUser
 from acquis.core.models.badges import AWARD_STATUSES, Award, BadgeClass
 from acquis.core.models.base import Base, utcnow
 from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, CertificationResult, CompetencyRating
@@ -49,6 +50,7 @@ __all__ = [
     "ActionTag",
     "Activity",
     "AdapterConfig",
+    "AdminUser",
     "Attestation",
     "Award",
     "BadgeClass",
