@@ -9,6 +9,8 @@ acquis reads needs one, so refusing is simpler and safer than deciding which DTD
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 from acquis.core.errors import InvalidInput
@@ -47,7 +49,7 @@ def parse(data: bytes) -> etree._Element:
         raise UnsafeXML(f"not well-formed XML: {exc}") from exc
     if root is None:
         raise UnsafeXML("the XML document is empty")
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo  # lxml-stubs lack DocInfo.doctype
     if docinfo.doctype or docinfo.internalDTD is not None:  # e.g. declared in UTF-16
         raise UnsafeXML("XML documents declaring a DOCTYPE or entities are refused")
     return root
