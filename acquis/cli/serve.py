@@ -31,7 +31,7 @@ def serve(host: str, port: int, threads: int) -> None:
     from acquis.web.app import create_app
 
     rt = cli_runtime.get(upgrade=True)
-    configure_logging(rt.settings.log_level)
+    configure_logging(rt.settings)
     if "ACQUIS_PUBLIC_URL" not in os.environ:
         # Badges carry this URL for good: without a setting, use the address being served.
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
@@ -89,7 +89,7 @@ def worker(once: bool, poll: float, use_celery: bool, concurrency: int) -> None:
             ]
         )
         return
-    configure_logging(rt.settings.log_level)
+    configure_logging(rt.settings)
     w = Worker(rt.db, rt.host, rt.settings.public_url, poll_interval=poll)
     if once:
         total = 0

@@ -9,13 +9,14 @@ from werkzeug.exceptions import HTTPException
 
 from acquis.core.runtime import EXTENSION_KEY, Runtime
 from acquis.lti import views as lti_views
-from acquis.web import course_pages, health, statements
+from acquis.web import course_pages, health, observability, statements
 
 
 def create_app(runtime: Runtime) -> Flask:
     app = Flask("acquis")
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_body_bytes
     app.extensions[EXTENSION_KEY] = runtime
+    observability.install(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(statements.bp)
     app.register_blueprint(lti_views.bp)
