@@ -25,7 +25,7 @@ from acquis.core.models import OutboxMessage
 EVENTS_INGESTED = Counter(
     "acquis_events_ingested",
     "Statements accepted on an establishment's endpoint: stored, duplicate (already stored) or "
-    "ignored (no completion in it).",
+    "ignored (no completion in it) or erased (about a learner erased on request: dropped).",
     ["establishment", "outcome"],
 )
 AWARDS_DELIVERED = Counter("acquis_awards_delivered", "Awards an emitter confirmed as issued.", ["emitter"])
@@ -48,9 +48,11 @@ INGEST_THROTTLED = Counter(
 )
 
 
-def count_ingest(establishment: str, stored: int, duplicates: int, ignored: int = 0) -> None:
-    """``ignored``: statements accepted but carrying no completion (other verbs)."""
-    for outcome, n in (("stored", stored), ("duplicate", duplicates), ("ignored", ignored)):
+def count_ingest(establishment: str, stored: int, duplicates: int, ignored: int = 0, erased: int = 0) -> None:
+    """``ignored``: statements carrying no completion (other verbs); ``erased``: about a learner
+    whose data was erased, dropped."""
+    outcomes = (("stored", stored), ("duplicate", duplicates), ("ignored", ignored), ("erased", erased))
+    for outcome, n in outcomes:
         if n:
             EVENTS_INGESTED.labels(establishment, outcome).inc(n)
 

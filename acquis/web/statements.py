@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, abort, jsonify, request
 
-from acquis.core import establishments, metrics, ratelimit, xapi
+from acquis.core import establishments, learner_data, metrics, ratelimit, xapi
 from acquis.core.errors import InvalidInput, NotFound
 from acquis.core.ingest import ingest
 from acquis.core.models import utcnow
@@ -72,9 +72,12 @@ def post_statements(slug: str) -> Any:
     ]
     facts = [f for f in parsed if f is not None]
     rt = runtime()
+    kept = facts
     try:
         with rt.db.session() as session:
             verdict = ratelimit.take(session, establishment_id, limit, len(items))
+            if verdict.allowed:
+                kept = learner_data.drop_erased(session, establishment_id, facts)
     except InvalidInput as exc:
         return jsonify(error="Payload Too Large", message=exc.reason, field=exc.field), 413
     if not verdict.allowed:
@@ -87,8 +90,10 @@ def post_statements(slug: str) -> Any:
         response.headers["Retry-After"] = str(verdict.retry_after)
         return response
     with rt.db.session() as session:
-        result = ingest(session, rt.host, establishment_id, facts)
-    metrics.count_ingest(slug, result.stored, result.duplicates, len(items) - len(facts))
+        result = ingest(session, rt.host, establishment_id, kept)
+    metrics.count_ingest(
+        slug, result.stored, result.duplicates, len(items) - len(facts), len(facts) - len(kept)
+    )
     if result.stored:
         rt.notify()
     response = jsonify(ids)
