@@ -13,6 +13,7 @@ import click
 
 from acquis.cli import runtime as cli_runtime
 from acquis.cli.errors import friendly
+from acquis.core import metrics
 from acquis.core.runtime import configure_logging
 from acquis.core.worker import Worker
 
@@ -63,12 +64,24 @@ def serve(host: str, port: int, threads: int) -> None:
     "--concurrency", default=2, show_default=True, type=click.IntRange(1, 64), help="Celery worker processes."
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT (see docs/operations.md).",
+)
+@click.option(
     "--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between polls."
 )
 @friendly
-def worker(once: bool, poll: float, use_celery: bool, concurrency: int) -> None:
+def worker(once: bool, poll: float, use_celery: bool, concurrency: int, metrics_port: int | None) -> None:
     """Deliver the outbox (badges, pushes to other systems) in this process, or as a Celery worker."""
     rt = cli_runtime.get()
+    if metrics_port is not None:
+        if use_celery and not metrics.multiprocess():
+            raise click.UsageError(
+                "Celery's worker processes count apart: set PROMETHEUS_MULTIPROC_DIR to an empty folder "
+                "to serve their metrics"
+            )
+        metrics.serve(rt.db, metrics_port)
     if use_celery:
         from acquis.queue.celery_app import app_from_env
 

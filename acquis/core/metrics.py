@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -81,6 +82,33 @@ class OutboxDepth(Collector):
         for status, topic, n in rows:
             family.add_metric([status, topic], n)
         yield family
+
+
+def serve(db: Database, port: int, host: str = "127.0.0.1") -> Any:
+    """Expose a worker's metrics on ``host:port`` (workers have no web app to serve /metrics).
+
+    Loopback by default, like /metrics without a token: put it behind what scrapes it.
+    """
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry()
+    if multiprocess():
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Forward(REGISTRY))
+    registry.register(OutboxDepth(db))
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server  # its thread is a daemon; tests shut it down
+
+
+class _Forward(Collector):
+    """The default registry's metrics, inside another registry."""
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.source.collect()
 
 
 def multiprocess() -> bool:

@@ -250,3 +250,43 @@ def test_multiprocess_mode_adds_up_every_process(
     )
     assert samples[("acquis_delivery_failures_total", (("kind", "transient"), ("topic", "emit_badge")))] == 2
     assert ("acquis_outbox_depth", (("status", "pending"), ("topic", ""))) in samples
+
+
+def test_a_worker_serves_its_own_metrics(
+    rt: Runtime, recorder: RecordingEmitter, client: FlaskClient
+) -> None:
+    """`acquis worker --metrics-port`: deliveries are counted where they happen."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = metrics.serve(rt.db, port)
+    try:
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+                return str(answer.read().decode())
+
+        before = scrape()
+        assert _post(client, rt, [helpers.statement(user="w", cmid=3)]).status_code == 200
+        recorder.script = [PermanentDeliveryError("refused")]
+        Deliverer(rt.db, rt.host, "w1", PUBLIC_URL).run_once()
+        after = scrape()
+
+        def value(text: str) -> float:
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    if s.name == "acquis_delivery_failures_total" and s.labels == {
+                        "kind": "permanent",
+                        "topic": "emit_badge",
+                    }:
+                        return float(s.value)
+            return 0.0
+
+        assert value(after) - value(before) == 1
+        assert 'acquis_outbox_depth{status="failed",topic="emit_badge"} 1.0' in after
+    finally:
+        server.shutdown()
+        server.server_close()
