@@ -115,14 +115,17 @@ def multiprocess() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-def exposition(db: Database) -> bytes:
-    """The text exposition of this process's (or all processes') metrics and the outbox depth."""
+def counted() -> bytes:
+    """This process's counters, or every process's in multiprocess mode, as text."""
     if multiprocess():
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        counted = generate_latest(registry)
-    else:
-        counted = generate_latest(REGISTRY)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def exposition(db: Database) -> bytes:
+    """The text exposition of the counters and of the outbox depth read now."""
     depth = CollectorRegistry()
     depth.register(OutboxDepth(db))
-    return counted + generate_latest(depth)
+    return counted() + generate_latest(depth)

@@ -154,7 +154,7 @@ def _check(answer: Any, db: Database, before: tuple[int, ...]) -> None:
         assert _counts(db) == before, "a refused batch stored something"
 
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @FUZZ
