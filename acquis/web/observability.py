@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 from ipaddress import ip_address
 from typing import Any
@@ -17,12 +18,14 @@ from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from acquis.core import log_context, metrics
+from acquis.core.establishments import SLUG_RE
 from acquis.web.context import runtime
 
 log = logging.getLogger("acquis.web")
 bp = Blueprint("observability", __name__)
 
 HEADER = "X-Request-Id"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 LAUNCH_ENDPOINT = "lti.launch"
 
 
@@ -37,7 +40,10 @@ def _begin() -> None:
     g.request_started = time.perf_counter()
     g.request_id = log_context.accept_request_id(request.headers.get(HEADER))
     slug = (request.view_args or {}).get("slug")
-    g.log_tokens = log_context.bind(g.request_id, slug if isinstance(slug, str) else None)
+    # The URL's slug names the establishment in logs only when it is shaped like one: the
+    # path is the caller's text, and a decoded %0A must not forge a log line.
+    named = slug if isinstance(slug, str) and SLUG_RE.match(slug) else None
+    g.log_tokens = log_context.bind(g.request_id, named)
 
 
 def _end(response: Response) -> Response:
@@ -51,7 +57,8 @@ def _end(response: Response) -> Response:
             outcome = "ok" if response.status_code < 400 else "refused"
             metrics.LAUNCH_LATENCY.labels(outcome).observe(elapsed)
         if request.endpoint != "observability.scrape":
-            log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code, elapsed * 1000)
+            path = _CONTROL.sub("?", request.path)[:300]
+            log.info("%s %s %s %.1f ms", request.method, path, response.status_code, elapsed * 1000)
     return response
 
 

@@ -105,6 +105,15 @@ def test_the_request_id_is_kept_when_safe_and_replaced_otherwise(client: FlaskCl
     assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
 
 
+@SQLITE_ONLY
+def test_a_path_cannot_forge_a_log_line(client: FlaskClient, json_logs: io.StringIO) -> None:
+    """The path and slug are the caller's text: control characters never reach a log record."""
+    client.post("/e/univ-a%0AINFO%20forged/xapi/statements", json=[])
+    (access,) = [e for e in _lines(json_logs) if e["logger"] == "acquis.web"]
+    assert "univ-a?INFO forged" in access["message"] and "\n" not in access["message"]
+    assert access["establishment"] is None  # not shaped like a slug: not named
+
+
 def test_a_request_id_reaches_the_outbox_and_the_worker_logs(
     client: FlaskClient, rt: Runtime, recorder: RecordingEmitter, json_logs: io.StringIO
 ) -> None:
