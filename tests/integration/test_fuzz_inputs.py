@@ -244,14 +244,14 @@ def _import(db: Database, fmt: str, text: str) -> None:
     assert _framework_rows(db) == before, "a refused import left rows behind"
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 @pytest.mark.parametrize("fmt", sorted(SEEDS))
 def test_importers_with_mutated_files(import_db: Database, fmt: str, data: st.DataObject) -> None:
     _import(import_db, fmt, data.draw(mutated_text(SEEDS[fmt])))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 @pytest.mark.parametrize("fmt", ["yaml", "case"])
 def test_importers_with_mutated_structures(import_db: Database, fmt: str, data: st.DataObject) -> None:
@@ -267,7 +267,7 @@ def test_importers_with_mutated_structures(import_db: Database, fmt: str, data: 
     _import(import_db, fmt, text)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=300), fmt=st.sampled_from(sorted(SEEDS)))
 def test_importers_with_arbitrary_text(import_db: Database, text: str, fmt: str) -> None:
     _import(import_db, fmt, text)

@@ -25,7 +25,7 @@ from acquis.core.plugins import PluginHost
 from acquis.core.runtime import Runtime
 from acquis.web.app import create_app
 from tests import helpers
-from tests.conftest import PUBLIC_URL
+from tests.conftest import PUBLIC_URL, TEST_KEY
 from tests.plugins import RecordingEmitter
 
 TOKEN = "metrics-token-0123456789"
@@ -238,29 +238,91 @@ def test_metrics_are_for_loopback_or_the_bearer_token(client: FlaskClient, rt: R
     assert ok.status_code == 200 and b"acquis_outbox_depth" in ok.data
 
 
-def test_multiprocess_mode_adds_up_every_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two processes count with PROMETHEUS_MULTIPROC_DIR set; one scrape reports their sum."""
+def test_gunicorn_processes_are_added_up_in_multiprocess_mode(tmp_path: Path) -> None:
+    """Real gunicorn workers, recycled after each request so that several processes serve the
+    statements: /metrics, answered by yet another, reports the sum of them all."""
+    import socket
+    import time
+
+    import requests
+
+    from acquis.core import migrate
+    from acquis.core.settings import Settings
+
     folder = tmp_path / "prom"
     folder.mkdir()
-    code = (
-        "from acquis.core import metrics\n"
-        "metrics.count_ingest('univ-mp', 3, 1)\n"
-        "metrics.DELIVERY_FAILURES.labels('transient', 'emit_badge').inc()\n"
+    settings = Settings(
+        instance_path=tmp_path, database_url=f"sqlite:///{tmp_path / 'g.db'}", public_url=PUBLIC_URL
     )
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder), "PATH": "/usr/bin:/bin"}
-    for _ in range(2):
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
-    text = metrics.counted().decode()
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
+    db = Database(settings)
+    migrate.upgrade(db.engine)
+    with db.session() as s:
+        tenant = helpers.make_tenant(s, PluginHost(load_entry_points=False), "univ-g", adapters=())
+        auth = (tenant.cred.key, tenant.cred.secret)
+    db.dispose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ACQUIS_DATABASE_URL": settings.database_url,
+        "ACQUIS_INSTANCE_PATH": str(tmp_path),
+        "ACQUIS_SECRET_KEYS": TEST_KEY,
+        "ACQUIS_WORKER": "none",
+        "ACQUIS_LOG_LEVEL": "WARNING",
+        "PROMETHEUS_MULTIPROC_DIR": str(folder),
     }
-    assert (
-        samples[("acquis_events_ingested_total", (("establishment", "univ-mp"), ("outcome", "stored")))] == 6
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen(
+        [
+            str(gunicorn),
+            "-c",
+            "python:acquis.web.gunicorn_conf",
+            "-w",
+            "2",
+            "--max-requests",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "acquis.web.wsgi:app",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    assert samples[("acquis_delivery_failures_total", (("kind", "transient"), ("topic", "emit_badge")))] == 2
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=10)
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    proc.stderr.read() if proc.stderr else ""
+                )
+                time.sleep(0.2)
+        for i in range(3):
+            answer = requests.post(
+                f"{base}/e/univ-g/xapi/statements",
+                json=[helpers.statement(user=f"g{i}")],
+                auth=auth,
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+        files = {p.name.rsplit("_", 1)[-1] for p in folder.glob("counter_*.db")}
+        assert len(files) >= 2, files  # several processes counted (gunicorn recycles them)
+        text = requests.get(f"{base}/metrics", timeout=30).text
+        stored = [
+            s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "acquis_events_ingested_total" and s.labels.get("establishment") == "univ-g"
+        ]
+        assert stored == [3.0]
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 @SQLITE_ONLY
