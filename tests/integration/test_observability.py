@@ -364,3 +364,28 @@ def test_a_worker_serves_its_own_metrics(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_celery_handlers_mask_and_carry_the_request_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Celery installs its own handlers; the after_setup_logger signal prepares them like ours."""
+    from acquis.core import log_context
+    from acquis.queue import celery_app
+
+    monkeypatch.setenv("ACQUIS_LOG_FORMAT", "json")
+    buffer = io.StringIO()
+    logger = logging.Logger("celery.test")
+    logger.addHandler(logging.StreamHandler(buffer))
+    celery_app._prepare_logs(logger=logger)
+    with log_context.bound("req-celery-1", "univ-c"):
+        logger.warning("OBF said password=hunter2")
+    (entry,) = _lines(buffer)
+    assert entry["request_id"] == "req-celery-1" and entry["establishment"] == "univ-c"
+    assert "hunter2" not in entry["message"] and logs.MASK in entry["message"]
+    monkeypatch.setenv("ACQUIS_LOG_FORMAT", "text")
+    text_buffer = io.StringIO()
+    plain = logging.Logger("celery.text")
+    plain.addHandler(logging.StreamHandler(text_buffer))
+    celery_app._prepare_logs(logger=plain)
+    with log_context.bound("req-celery-2", "univ-c"):
+        plain.warning("delivered")
+    assert "[req-celery-2 univ-c] delivered" in text_buffer.getvalue()
