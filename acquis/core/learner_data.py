@@ -390,11 +390,18 @@ def complete_erasure(session: Session, est: Establishment, learner: Learner) -> 
     if still_live:
         raise InvalidInput("new evidence arrived since the request: run the erasure again", field="learner")
     lid = learner.id
+    messages = _learner_messages(session, lid, ("pending", "failed"))
+    now = utcnow()
+    if any(m.locked_until is not None and m.locked_until > now for m in messages):
+        # A worker is delivering something about the learner (an emission that may yet reach
+        # the emitter): its outcome must be recorded, and revoked, before the data goes.
+        raise InvalidInput(
+            "a delivery about this learner is in progress: run the erasure again shortly", field="learner"
+        )
     counts: dict[str, int] = {}
     secrets = [learner.email or "", learner.display_name or ""]
     identifiers = list(session.scalars(select(LearnerIdentifier).where(LearnerIdentifier.learner_id == lid)))
     secrets += [i.value for i in identifiers]
-    messages = _learner_messages(session, lid, ("pending", "failed"))
     counts["outbox_message"] = len(messages)
     if messages:
         session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_([m.id for m in messages])))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from acquis.cli.main import cli
 from acquis.core import adapters, establishments, learner_data, tags
@@ -25,6 +26,7 @@ from acquis.core.models import (
     Learner,
     LearnerIdentifier,
     LtiLaunchData,
+    OutboxMessage,
     utcnow,
 )
 from acquis.core.plugins import PluginHost
@@ -251,6 +253,24 @@ def test_a_failure_half_way_leaves_nothing_half_erased(
     deliverer = Deliverer(db, host, "w1", PUBLIC_URL)
     for message_id in deliverer.claim(ids=[o.message_id for o in owed]):
         deliverer.deliver(message_id)
+    with db.session() as s:  # a worker holding a delivery about her: wait for its outcome
+        award_id = s.scalars(select(Award.id).where(Award.learner_id == learner_id)).first()
+        s.add(
+            OutboxMessage(
+                establishment_id=world.est.id,
+                topic="badge_emitted",
+                plugin="obf",
+                payload={"award_id": award_id},
+                dedupe_key="leased",
+                status="pending",
+                locked_by="w9",
+                locked_until=utcnow() + timedelta(minutes=1),
+            )
+        )
+    with pytest.raises(InvalidInput, match="in progress"), db.session() as s:
+        learner_data.complete_erasure(s, establishments.get(s, "univ-a"), s.get(Learner, learner_id))  # type: ignore[arg-type]
+    with db.session() as s:
+        s.execute(update(OutboxMessage).where(OutboxMessage.dedupe_key == "leased").values(locked_until=None))
     before = _dump(db)
     assert _holding(before, EMAIL)
 
