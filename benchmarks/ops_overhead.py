@@ -25,7 +25,7 @@ from typing import Any
 
 from acquis.core import crypto, establishments, frameworks, migrate, tags
 from acquis.core.db import Database
-from acquis.core.learner_data import _digests
+from acquis.core.erasure import _digests
 from acquis.core.models import ErasedIdentifier, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.runtime import Runtime

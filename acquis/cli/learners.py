@@ -11,9 +11,10 @@ import click
 
 from acquis.cli import runtime as cli_runtime
 from acquis.cli.errors import friendly
-from acquis.core import establishments, learner_data
+from acquis.core import erasure, establishments, learner_export
 from acquis.core.delivery import Deliverer
 from acquis.core.errors import InvalidInput
+from acquis.core.models import Learner
 from acquis.core.worker import worker_id
 
 LEARNER = click.option(
@@ -42,7 +43,7 @@ def export(slug: str, identifier: str, system: str | None, output: Path | None) 
     rt = cli_runtime.get()
     with rt.db.session() as session:
         est = establishments.get(session, slug)
-        doc = learner_data.export(session, est, learner_data.find(session, est, identifier, system))
+        doc = learner_export.export(session, est, learner_export.find(session, est, identifier, system))
     text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -76,9 +77,9 @@ def erase(slug: str, identifier: str, system: str | None, confirmed: bool, wait:
     rt = cli_runtime.get()
     with rt.db.session() as session:
         est = establishments.get(session, slug)
-        person = learner_data.find(session, est, identifier, system)
+        person = learner_export.find(session, est, identifier, system)
         learner_id = person.id
-        owed = learner_data.request_erasure(session, rt.host, est, person)
+        owed = erasure.request_erasure(session, rt.host, est, person)
     click.echo(
         f"badges and validations of learner {learner_id} revoked; {len(owed)} remote revocation(s) to send"
     )
@@ -88,7 +89,7 @@ def erase(slug: str, identifier: str, system: str | None, confirmed: bool, wait:
         for message_id in deliverer.claim(limit=len(owed), ids=[o.message_id for o in owed]):
             deliverer.deliver(message_id)
         with rt.db.session() as session:
-            owed = learner_data.owed_revocations(session, learner_id)
+            owed = erasure.owed_revocations(session, learner_id)
         if not owed or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
@@ -103,9 +104,9 @@ def erase(slug: str, identifier: str, system: str | None, confirmed: bool, wait:
         )
     with rt.db.session() as session:
         est = establishments.get(session, slug)
-        erased = session.get(learner_data.Learner, learner_id)
+        erased = session.get(Learner, learner_id)
         assert erased is not None
-        counts = learner_data.complete_erasure(session, est, erased)
+        counts = erasure.complete_erasure(session, est, erased)
     summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()) if n)
     click.echo(f"learner {learner_id} erased ({summary or 'no other rows'})")
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, abort, jsonify, request
 
-from acquis.core import establishments, learner_data, metrics, ratelimit, xapi
+from acquis.core import erasure, establishments, metrics, ratelimit, xapi
 from acquis.core.errors import InvalidInput, NotFound
 from acquis.core.ingest import ingest
 from acquis.core.models import utcnow
@@ -77,7 +77,7 @@ def post_statements(slug: str) -> Any:
         with rt.db.session() as session:
             verdict = ratelimit.take(session, establishment_id, limit, len(items))
             if verdict.allowed:
-                kept = learner_data.drop_erased(session, establishment_id, facts)
+                kept = erasure.drop_erased(session, establishment_id, facts)
     except InvalidInput as exc:
         return jsonify(error="Payload Too Large", message=exc.reason, field=exc.field), 413
     if not verdict.allowed:

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select, text, update
 
 from acquis.cli.main import cli
-from acquis.core import adapters, establishments, learner_data, tags
+from acquis.core import adapters, erasure, establishments, learner_export, tags
 from acquis.core import runtime as runtime_module
 from acquis.core.db import Database
 from acquis.core.delivery import Deliverer
@@ -208,7 +208,7 @@ def test_erase_revokes_public_badges_then_leaves_no_personal_data(
     assert "erased" in result.output
 
     gone = web.get(native_path)  # the native OB 2.0 assertion: 410 with the reason
-    assert gone.status_code == 410 and gone.json["revocationReason"] == learner_data.ERASURE_REASON
+    assert gone.status_code == 410 and gone.json["revocationReason"] == erasure.ERASURE_REASON
     recipients = {r["email"]: r["revoked"] for e in fake.events.values() for r in e.recipients}
     assert recipients == {EMAIL: True}  # revoked at OBF, through the outbox
 
@@ -219,7 +219,7 @@ def test_erase_revokes_public_badges_then_leaves_no_personal_data(
     with db.session() as s:
         est = establishments.get(s, "univ-a")
         with pytest.raises(NotFound):
-            learner_data.find(s, est, EMAIL)
+            learner_export.find(s, est, EMAIL)
         erased = s.get(Learner, camille_id)
         assert erased is not None and erased.erased_at is not None and erased.display_name == ""
     assert run("learner", "export", "univ-a", "--learner", MOODLE_ID).exit_code == 1
@@ -247,8 +247,8 @@ def test_a_failure_half_way_leaves_nothing_half_erased(
 ) -> None:
     with db.session() as s:
         est = establishments.get(s, "univ-a")
-        learner_id = learner_data.find(s, est, EMAIL).id
-        owed = learner_data.request_erasure(s, host, est, s.get(Learner, learner_id))  # type: ignore[arg-type]
+        learner_id = learner_export.find(s, est, EMAIL).id
+        owed = erasure.request_erasure(s, host, est, s.get(Learner, learner_id))  # type: ignore[arg-type]
     assert {o.topic for o in owed} >= {"badge_revoked"}
     deliverer = Deliverer(db, host, "w1", PUBLIC_URL)
     for message_id in deliverer.claim(ids=[o.message_id for o in owed]):
@@ -268,7 +268,7 @@ def test_a_failure_half_way_leaves_nothing_half_erased(
             )
         )
     with pytest.raises(InvalidInput, match="in progress"), db.session() as s:
-        learner_data.complete_erasure(s, establishments.get(s, "univ-a"), s.get(Learner, learner_id))  # type: ignore[arg-type]
+        erasure.complete_erasure(s, establishments.get(s, "univ-a"), s.get(Learner, learner_id))  # type: ignore[arg-type]
     with db.session() as s:
         s.execute(update(OutboxMessage).where(OutboxMessage.dedupe_key == "leased").values(locked_until=None))
     before = _dump(db)
@@ -277,13 +277,13 @@ def test_a_failure_half_way_leaves_nothing_half_erased(
     def boom(*_: Any) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(learner_data, "_forget_launches", boom)  # after completions and identifiers went
+    monkeypatch.setattr(erasure, "_forget_launches", boom)  # after completions and identifiers went
     with pytest.raises(RuntimeError), db.session() as s:
-        learner_data.complete_erasure(s, establishments.get(s, "univ-a"), s.get(Learner, learner_id))  # type: ignore[arg-type]
+        erasure.complete_erasure(s, establishments.get(s, "univ-a"), s.get(Learner, learner_id))  # type: ignore[arg-type]
     assert _dump(db) == before  # all or nothing
     monkeypatch.undo()
     with db.session() as s:
-        counts = learner_data.complete_erasure(s, establishments.get(s, "univ-a"), s.get(Learner, learner_id))  # type: ignore[arg-type]
+        counts = erasure.complete_erasure(s, establishments.get(s, "univ-a"), s.get(Learner, learner_id))  # type: ignore[arg-type]
     assert counts["completion"] == 2 and counts["lti_launch_data"] == 1
     assert _holding(_dump(db), EMAIL) == []
 
@@ -304,7 +304,7 @@ def test_personal_data_stays_until_the_remote_revocation_is_delivered(
         statuses = set(s.scalars(select(Award.status).where(Award.learner_id == camille.id)))
         assert statuses == {"revoked"}  # public copies withdrawn first
         with pytest.raises(InvalidInput, match="not delivered yet"):
-            learner_data.complete_erasure(s, establishments.get(s, "univ-a"), camille)
+            erasure.complete_erasure(s, establishments.get(s, "univ-a"), camille)
     fake.forbidden.clear()  # the admin fixes OBF, runs the same command again
     done = run("learner", "erase", "univ-a", "--learner", EMAIL, "--yes", "--wait", "20")
     assert done.exit_code == 0, done.output
