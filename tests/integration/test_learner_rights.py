@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -34,6 +35,7 @@ from acquis.core.runtime import Runtime
 from acquis.core.xapi import parse_batch
 from acquis.plugins.obf.catalogue import sync_badges
 from acquis.plugins.obf.plugin import OBFPlugin
+from acquis.plugins.openbadges import ob3
 from acquis.plugins.openbadges import plugin as native_plugin
 from acquis.web.app import create_app
 from tests import helpers
@@ -201,6 +203,16 @@ def test_erase_revokes_public_badges_then_leaves_no_personal_data(
         native_path = native.receipt["url"].removeprefix(PUBLIC_URL)
     web = create_app(Runtime(settings=db.settings, db=db, host=host)).test_client()
     assert web.get(native_path).status_code == 200
+    status_path = ob3.status_list_url(PUBLIC_URL, "univ-a").removeprefix(PUBLIC_URL)
+
+    def listed_as_revoked() -> bool:
+        """Bit ``award id`` of the OB 3.0 status list (a VC-JWT, read without verifying here)."""
+        token = web.get(status_path).get_data(as_text=True)
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        bits = ob3.decode_bits(claims["credentialSubject"]["encodedList"])
+        return bool(bits[native.id // 8] & (0x80 >> (native.id % 8)))
+
+    assert not listed_as_revoked()
 
     assert run("learner", "erase", "univ-a", "--learner", EMAIL).exit_code == 2  # --yes is required
     result = run("learner", "erase", "univ-a", "--learner", EMAIL, "--yes", "--wait", "20")
@@ -209,6 +221,7 @@ def test_erase_revokes_public_badges_then_leaves_no_personal_data(
 
     gone = web.get(native_path)  # the native OB 2.0 assertion: 410 with the reason
     assert gone.status_code == 410 and gone.json["revocationReason"] == erasure.ERASURE_REASON
+    assert listed_as_revoked()  # and in the OB 3.0 status list
     recipients = {r["email"]: r["revoked"] for e in fake.events.values() for r in e.recipients}
     assert recipients == {EMAIL: True}  # revoked at OBF, through the outbox
 
