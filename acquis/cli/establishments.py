@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from acquis.cli import runtime as cli_runtime
 from acquis.cli.errors import friendly
-from acquis.core import establishments
+from acquis.core import establishments, ratelimit
 from acquis.core.models import Establishment
 
 
@@ -72,6 +72,32 @@ def list_() -> None:
         for est in rows:
             enabled = sorted(a.adapter for a in est.adapters if a.enabled)
             click.echo(f"{est.slug}\t{est.name}\t{est.locale}\tadapters: {', '.join(enabled) or '-'}")
+
+
+@establishment.command("rate-limit")
+@click.argument("slug")
+@click.option(
+    "--per-minute",
+    type=click.IntRange(0, 10_000_000),
+    help="Statements a minute its endpoint accepts (0: no limit).",
+)
+@click.option("--default", "use_default", is_flag=True, help="Follow ACQUIS_INGEST_RATE_LIMIT again.")
+@friendly
+def rate_limit(slug: str, per_minute: int | None, use_default: bool) -> None:
+    """Show or set SLUG's ingest rate limit; beyond it, its endpoint answers 429 and stores nothing."""
+    if per_minute is not None and use_default:
+        raise click.UsageError("give --per-minute N or --default, not both")
+    rt = cli_runtime.get()
+    with rt.db.session() as session:
+        est = establishments.get(session, slug)
+        if use_default:
+            est.ingest_rate_limit = None
+        elif per_minute is not None:
+            est.ingest_rate_limit = per_minute
+        limit = ratelimit.effective_limit(est, rt.settings.ingest_rate_limit)
+        source = "default (ACQUIS_INGEST_RATE_LIMIT)" if est.ingest_rate_limit is None else "its own"
+        shown = "no limit" if limit == 0 else f"{limit} statements a minute"
+        click.echo(f"{est.slug}: {shown}, {source}")
 
 
 def register(cli: click.Group) -> None:

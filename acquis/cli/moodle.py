@@ -47,6 +47,7 @@ def sync_completions_cmd(slug: str, course_id: int) -> None:
     click.echo(
         f"{report.users} user(s), {report.statuses} completion state(s): {report.stored} stored, "
         f"{report.duplicates} already known, {report.skipped} incomplete or undated"
+        + (f", {report.erased} of learners erased on request (dropped)" if report.erased else "")
     )
 
 

@@ -13,6 +13,7 @@ import click
 
 from acquis.cli import runtime as cli_runtime
 from acquis.cli.errors import friendly
+from acquis.core import metrics
 from acquis.core.runtime import configure_logging
 from acquis.core.worker import Worker
 
@@ -31,7 +32,7 @@ def serve(host: str, port: int, threads: int) -> None:
     from acquis.web.app import create_app
 
     rt = cli_runtime.get(upgrade=True)
-    configure_logging(rt.settings.log_level)
+    configure_logging(rt.settings)
     if "ACQUIS_PUBLIC_URL" not in os.environ:
         # Badges carry this URL for good: without a setting, use the address being served.
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
@@ -63,12 +64,24 @@ def serve(host: str, port: int, threads: int) -> None:
     "--concurrency", default=2, show_default=True, type=click.IntRange(1, 64), help="Celery worker processes."
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT (see docs/operations.md).",
+)
+@click.option(
     "--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between polls."
 )
 @friendly
-def worker(once: bool, poll: float, use_celery: bool, concurrency: int) -> None:
+def worker(once: bool, poll: float, use_celery: bool, concurrency: int, metrics_port: int | None) -> None:
     """Deliver the outbox (badges, pushes to other systems) in this process, or as a Celery worker."""
     rt = cli_runtime.get()
+    if metrics_port is not None:
+        if use_celery and not metrics.multiprocess():
+            raise click.UsageError(
+                "Celery's worker processes count apart: set PROMETHEUS_MULTIPROC_DIR to an empty folder "
+                "to serve their metrics"
+            )
+        metrics.serve(rt.db, metrics_port)
     if use_celery:
         from acquis.queue.celery_app import app_from_env
 
@@ -89,7 +102,7 @@ def worker(once: bool, poll: float, use_celery: bool, concurrency: int) -> None:
             ]
         )
         return
-    configure_logging(rt.settings.log_level)
+    configure_logging(rt.settings)
     w = Worker(rt.db, rt.host, rt.settings.public_url, poll_interval=poll)
     if once:
         total = 0

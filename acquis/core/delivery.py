@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from acquis.core import adapters, outbox, snapshots
+from acquis.core import adapters, log_context, metrics, outbox, snapshots
 from acquis.core.db import Database
 from acquis.core.errors import (
     NotFound,
@@ -49,6 +49,8 @@ class _Job:
     plugin: str | None
     prepared: dict[str, Any]
     unknown: bool
+    request_id: str | None = None  # of the request that caused the message, for the logs
+    establishment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,9 @@ class Deliverer:
                 est = session.get(Establishment, msg.establishment_id)
                 assert est is not None
                 unknown = msg.outcome_unknown
-                prepared = self._prepare(session, est, topic, plugin, payload, message_id)
+                request_id, slug = msg.request_id, est.slug
+                with log_context.bound(request_id, slug):
+                    prepared = self._prepare(session, est, topic, plugin, payload, message_id)
         except NotFound as exc:
             log.warning("outbox %s: %s; dropped", message_id, exc)
             prepared = None
@@ -169,23 +173,29 @@ class Deliverer:
         if prepared is None:
             self._finish(message_id, Outcome("done"))
             return None
-        return _Job(message_id, topic, plugin, prepared, unknown)
+        return _Job(message_id, topic, plugin, prepared, unknown, request_id, slug)
 
     def _deliver_job(self, job: _Job) -> Outcome:
-        try:
-            result = self._call(job.topic, job.plugin, job.prepared, job.unknown)
-            outcome = Outcome("done")
-        except Exception as exc:
-            result, outcome = None, self._failure(exc, job)
-        return self._finish(job.message_id, outcome, result)
+        with log_context.bound(job.request_id, job.establishment):
+            try:
+                result = self._call(job.topic, job.plugin, job.prepared, job.unknown)
+                outcome = Outcome("done")
+            except Exception as exc:
+                result, outcome = None, self._failure(exc, job)
+            return self._finish(job.message_id, outcome, result)
 
     @staticmethod
     def _failure(exc: Exception, job: _Job) -> Outcome:
         if isinstance(exc, PermanentDeliveryError):
+            metrics.DELIVERY_FAILURES.labels("permanent", job.topic).inc()
+            log.warning("outbox %s (%s→%s) parked: %s", job.message_id, job.topic, job.plugin, exc)
             return Outcome("failed", str(exc))
         if isinstance(exc, OutcomeUnknownError):
+            metrics.DELIVERY_FAILURES.labels("unknown", job.topic).inc()
+            log.warning("outbox %s (%s→%s) outcome unknown: %s", job.message_id, job.topic, job.plugin, exc)
             return Outcome("retry", str(exc), outcome_unknown=True)
         # transient by contract, including adapter bugs
+        metrics.DELIVERY_FAILURES.labels("transient", job.topic).inc()
         log.warning("outbox %s (%s→%s) failed: %s", job.message_id, job.topic, job.plugin, type(exc).__name__)
         return Outcome("retry", f"{type(exc).__name__}: {exc}")
 
@@ -215,6 +225,14 @@ class Deliverer:
         return batches
 
     def _deliver_batch(self, jobs: list[_Job]) -> None:
+        # One call for awards caused by several requests: its logs name them all (a few).
+        ids = sorted({j.request_id for j in jobs if j.request_id})
+        with log_context.bound(
+            ",".join(ids[:5]) + ("…" if len(ids) > 5 else "") or None, jobs[0].establishment
+        ):
+            self._deliver_batch_bound(jobs)
+
+    def _deliver_batch_bound(self, jobs: list[_Job]) -> None:
         name, ctx = jobs[0].prepared["contexts"][0]
         awards: list[AwardEvent] = [job.prepared["award"] for job in jobs]
         try:
@@ -339,6 +357,7 @@ class Deliverer:
         else:
             award.status, award.issued_at = "issued", utcnow()
             topic = "badge_emitted"
+            metrics.AWARDS_DELIVERED.labels(receipt.emitter).inc()
         outbox.broadcast(
             session,
             self.host,

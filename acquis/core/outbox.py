@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from acquis.core import log_context
 from acquis.core.models import OutboxMessage, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.sql import bulk_insert, table
@@ -23,6 +24,7 @@ BROADCAST_TOPICS = (
 
 def enqueue_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     now = utcnow()
+    request_id = log_context.request_id()
     values = [
         {
             "establishment_id": r["establishment_id"],
@@ -35,6 +37,7 @@ def enqueue_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
             "outcome_unknown": False,
             "available_at": now,
             "created_at": now,
+            "request_id": request_id,
         }
         for r in rows
     ]

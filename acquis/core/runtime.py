@@ -18,9 +18,9 @@ from acquis.core.worker import Worker
 EXTENSION_KEY = "acquis"
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(settings: Settings) -> None:
     """Logs for long-running processes (serve, worker); CLI one-shots keep WARNING and above."""
-    logs.install(level)
+    logs.install(settings.log_level, settings.log_format)
 
 
 @dataclass

@@ -37,6 +37,12 @@ class Settings:
     trusted_proxies: int = 0
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line (time, level, logger, message, ids)
+    # Statements per minute each establishment's endpoint accepts (0: no limit); an
+    # establishment's own figure (`acquis establishment rate-limit`) overrides it.
+    ingest_rate_limit: int = 60_000
+    # Bearer token that /metrics asks for; without one, only loopback clients may read it.
+    metrics_token: str | None = field(repr=False, default=None)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -86,6 +92,20 @@ class Settings:
             ) from exc
         if not 0 <= proxies <= 5:
             raise ConfigurationError(f"{ENV_PREFIX}TRUSTED_PROXIES takes 0 to 5")
+        log_format = env.get(f"{ENV_PREFIX}LOG_FORMAT", "text").lower()
+        if log_format not in {"text", "json"}:
+            raise ConfigurationError(f"{ENV_PREFIX}LOG_FORMAT={log_format!r}: use 'text' or 'json'")
+        try:
+            rate = int(env.get(f"{ENV_PREFIX}INGEST_RATE_LIMIT", "60000"))
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}INGEST_RATE_LIMIT must be a number of statements per minute (0 for none)"
+            ) from exc
+        if rate < 0:
+            raise ConfigurationError(f"{ENV_PREFIX}INGEST_RATE_LIMIT must be 0 (no limit) or more")
+        metrics_token = env.get(f"{ENV_PREFIX}METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < 16:
+            raise ConfigurationError(f"{ENV_PREFIX}METRICS_TOKEN must be at least 16 characters")
         public_url = env.get(f"{ENV_PREFIX}PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{ENV_PREFIX}PUBLIC_URL must start with http:// or https://")
@@ -103,6 +123,9 @@ class Settings:
             emit_batch_window_seconds=window,
             emit_batch_size=batch,
             trusted_proxies=proxies,
+            log_format=log_format,
+            ingest_rate_limit=rate,
+            metrics_token=metrics_token,
         )
 
     @property

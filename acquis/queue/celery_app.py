@@ -6,8 +6,14 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
+from acquis.core import logs
 from acquis.core import runtime as runtime_module
 from acquis.core.delivery import Deliverer
 from acquis.core.errors import ConfigurationError
@@ -62,6 +68,15 @@ def _close_runtime(**_: Any) -> None:
         _runtime.db.dispose()
 
 
+def _prepare_logs(logger: logging.Logger, **_: Any) -> None:
+    """Celery sets up its own handlers: make them mask secrets and carry the request ids too."""
+    fmt = Settings.from_env().log_format
+    for handler in logger.handlers:
+        logs.prepare(handler, fmt)
+
+
+after_setup_logger.connect(_prepare_logs, weak=False)
+after_setup_task_logger.connect(_prepare_logs, weak=False)
 worker_process_init.connect(_fresh_runtime, weak=False)
 worker_process_shutdown.connect(_close_runtime, weak=False)
 

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from acquis.core.runtime import EXTENSION_KEY, Runtime
 from acquis.lti import views as lti_views
-from acquis.web import admin, course_pages, health, i18n, statements
+from acquis.web import admin, course_pages, health, i18n, observability, statements
 
 
 def create_app(runtime: Runtime) -> Flask:
@@ -17,6 +17,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_body_bytes
     app.extensions[EXTENSION_KEY] = runtime
     i18n.init_app(app)
+    observability.install(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(statements.bp)
     app.register_blueprint(lti_views.bp)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, abort, jsonify, request
 
-from acquis.core import establishments, xapi
+from acquis.core import erasure, establishments, metrics, ratelimit, xapi
 from acquis.core.errors import InvalidInput, NotFound
 from acquis.core.ingest import ingest
 from acquis.core.models import utcnow
@@ -23,7 +23,8 @@ bp = Blueprint("statements", __name__)
 XAPI_VERSION = "1.0.3"
 
 
-def _authenticate(slug: str) -> int:
+def _authenticate(slug: str) -> tuple[int, int]:
+    """The establishment's id and its rate limit (statements a minute, 0 for none)."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or not auth.password:
         abort(401, description="HTTP Basic credentials of the establishment are required")
@@ -38,7 +39,7 @@ def _authenticate(slug: str) -> int:
             est = None
         if est is None or est.id != establishment_id:
             abort(403, description="these credentials belong to another establishment")
-        return establishment_id
+        return establishment_id, ratelimit.effective_limit(est, rt.settings.ingest_rate_limit)
 
 
 @bp.get("/e/<slug>/xapi/about")
@@ -52,7 +53,7 @@ def _bad_request(message: str, field: str | None = None) -> Any:
 
 @bp.post("/e/<slug>/xapi/statements")
 def post_statements(slug: str) -> Any:
-    establishment_id = _authenticate(slug)
+    establishment_id, limit = _authenticate(slug)
     if not request.is_json:
         return _bad_request("send the statements as application/json", "Content-Type")
     try:
@@ -71,8 +72,28 @@ def post_statements(slug: str) -> Any:
     ]
     facts = [f for f in parsed if f is not None]
     rt = runtime()
+    kept = facts
+    try:
+        with rt.db.session() as session:
+            verdict = ratelimit.take(session, establishment_id, limit, len(items))
+            if verdict.allowed:
+                kept = erasure.drop_erased(session, establishment_id, facts)
+    except InvalidInput as exc:
+        return jsonify(error="Payload Too Large", message=exc.reason, field=exc.field), 413
+    if not verdict.allowed:
+        metrics.INGEST_THROTTLED.labels(slug).inc()
+        response = jsonify(
+            error="Too Many Requests",
+            message=f"this establishment may send {limit} statements a minute; retry later",
+        )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(verdict.retry_after)
+        return response
     with rt.db.session() as session:
-        result = ingest(session, rt.host, establishment_id, facts)
+        result = ingest(session, rt.host, establishment_id, kept)
+    metrics.count_ingest(
+        slug, result.stored, result.duplicates, len(items) - len(facts), len(facts) - len(kept)
+    )
     if result.stored:
         rt.notify()
     response = jsonify(ids)

@@ -15,7 +15,7 @@ from acquis.web.app import create_app
 
 def build_app() -> Flask:
     rt = runtime_module.build()
-    runtime_module.configure_logging(rt.settings.log_level)
+    runtime_module.configure_logging(rt.settings)
     if rt.settings.worker == "celery":
         from acquis.queue.celery_app import Notifier, app_from_env
 

@@ -34,6 +34,8 @@ class FakeKaruta:
     portfolios: dict[str, etree._Element] = field(default_factory=dict)  # code → <portfolio>
     sessions: set[str] = field(default_factory=set)
     calls: Counter[str] = field(default_factory=Counter)
+    # A hostile or broken Karuta: portfolio code → the raw bytes answered instead of the tree.
+    raw_answers: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -107,6 +109,8 @@ class FakeKaruta:
             self.calls["portfolio"] += 1
             if not logged_in():
                 return Response("", status=401)
+            if code in self.raw_answers:
+                return xml(self.raw_answers[code])
             portfolio = self.portfolios.get(code)
             if portfolio is None:
                 return xml("", status=404)

@@ -198,3 +198,15 @@ def test_badge_policy_and_award_commands(run: Any) -> None:
     assert "no badge class nope" in _one_line_error(run("badge", "policy", "univ-a", "nope", "--reissue"))
     assert "no award nope" in _one_line_error(run("award", "retry", "univ-a", "nope"))
     assert "say who" in _one_line_error(run("award", "reissue", "univ-a", "nope", "--by", " "))
+
+
+def test_establishment_rate_limit_override_and_default(run: Any) -> None:
+    assert run("establishment", "add", "univ-rl", "--name", "U").exit_code == 0
+    shown = run("establishment", "rate-limit", "univ-rl")
+    assert shown.exit_code == 0 and "60000 statements a minute, default" in shown.output
+    set_ = run("establishment", "rate-limit", "univ-rl", "--per-minute", "120")
+    assert "120 statements a minute, its own" in set_.output
+    assert "no limit, its own" in run("establishment", "rate-limit", "univ-rl", "--per-minute", "0").output
+    assert "default" in run("establishment", "rate-limit", "univ-rl", "--default").output
+    both = run("establishment", "rate-limit", "univ-rl", "--per-minute", "5", "--default")
+    assert both.exit_code != 0 and "not both" in both.output

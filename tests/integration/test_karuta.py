@@ -243,3 +243,19 @@ def test_revocations_mark_the_unit_and_never_create_one(fake: FakeKaruta, url: s
     plugin.competency_validated(ctx, _validation())  # validated again: restored, still one unit
     (unit,) = fake.units("lucie.martin-portfolio", TAG_COMPETENCY)
     assert fake.text_of(unit, "nodeRes", "label") == "Chercher l'information — Novice"
+
+
+def test_a_hostile_karuta_answer_is_refused_unread(fake: FakeKaruta, url: str, tmp_path: Any) -> None:
+    """XXE and entity bombs in Karuta's answers reach the hardened parser and go no further."""
+    from tests.unit.test_safe_xml import BILLION_LAUGHS, SECRET, _xxe
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    fake.raw_answers["xxe-portfolio"] = _xxe(secret)
+    fake.raw_answers["bomb-portfolio"] = BILLION_LAUGHS
+    plugin = KarutaPlugin(timeout=5)
+    for code in ("xxe-portfolio", "bomb-portfolio"):
+        with pytest.raises(PermanentDeliveryError, match="DOCTYPE") as err:
+            plugin.badge_emitted(_ctx(url, portfolio_code=code), _award(), RECEIPT)
+        assert SECRET not in str(err.value)
+    assert fake.calls["post_node"] == 0

@@ -217,3 +217,24 @@ def test_entry_point_registers_moodle() -> None:
     spec = host.spec("moodle")
     assert spec.field("token").secret  # type: ignore[union-attr]
     assert spec.field("wwwroot").kind == "url"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the look-up runs on both elsewhere
+def test_an_erased_learner_is_not_brought_back_by_a_sync(db: Database, mhost: PluginHost, url: str) -> None:
+    """The web-services backfill drops the states of a learner erased on request, as ingest does."""
+    from acquis.core import erasure, learner_export
+
+    _tenant(db, mhost, url)
+    _sync(db, mhost, url)
+    with db.session() as s:
+        est = establishments.get(s, "univ-a")
+        alice = learner_export.find(s, est, "101")
+        owed = erasure.request_erasure(s, mhost, est, alice)
+        assert owed == []  # nothing enabled revokes remotely here
+        erasure.complete_erasure(s, est, alice)
+    learners = _count(db, Learner)
+    again = _sync(db, mhost, url)
+    assert again.erased == 2 and again.stored == 0  # Alice's two completed states
+    assert _count(db, Learner) == learners
+    with db.session() as s:
+        assert s.scalar(select(LearnerIdentifier).where(LearnerIdentifier.value == "101")) is None

@@ -6,7 +6,7 @@ from acquis.core.models.badges import AWARD_STATUSES, Award, BadgeClass
 from acquis.core.models.base import Base, utcnow
 from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, CertificationResult, CompetencyRating
 from acquis.core.models.frameworks import DEFAULT_SCALE, Block, Competency, Framework, Level
-from acquis.core.models.learners import Learner, LearnerIdentifier
+from acquis.core.models.learners import ErasedIdentifier, Learner, LearnerIdentifier
 from acquis.core.models.lti_keys import LTI_KEY_STATUSES, LtiLaunchData, LtiToolKey
 from acquis.core.models.outbox import OutboxMessage
 from acquis.core.models.partners import ATTESTATION_STATUSES, Attestation, Partner, partner_competency
@@ -32,6 +32,7 @@ from acquis.core.models.tenancy import (
     AdapterConfig,
     Establishment,
     IngestCredential,
+    IngestWindow,
     LtiDeployment,
     LtiPlatform,
 )
@@ -61,9 +62,11 @@ __all__ = [
     "CompetencyRating",
     "Completion",
     "EarnedPoints",
+    "ErasedIdentifier",
     "Establishment",
     "Framework",
     "IngestCredential",
+    "IngestWindow",
     "Learner",
     "LearnerIdentifier",
     "Level",

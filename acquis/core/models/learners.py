@@ -20,6 +20,9 @@ class Learner(Base):
     display_name: Mapped[str] = mapped_column(String(255), default="")
     email: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when the learner's personal data was erased on request; the row stays, nameless, so
+    # that revoked awards keep answering 410 at their public URL.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     identifiers: Mapped[list[LearnerIdentifier]] = relationship(back_populates="learner")
 
@@ -37,3 +40,19 @@ class LearnerIdentifier(Base):
     value: Mapped[str] = mapped_column(String(255))
 
     learner: Mapped[Learner] = relationship(back_populates="identifiers")
+
+
+class ErasedIdentifier(Base):
+    """A keyed digest of an identifier whose learner was erased: statements re-sent for it are dropped.
+
+    HMAC-SHA256 under a key derived from the instance's secret keys, so the table does not let
+    anyone who reads it test guessed identifiers (Moodle user ids are small numbers).
+    """
+
+    __tablename__ = "erased_identifier"
+    __table_args__ = (UniqueConstraint("establishment_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64))
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

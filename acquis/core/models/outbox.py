@@ -35,5 +35,7 @@ class OutboxMessage(Base):
     locked_by: Mapped[str | None] = mapped_column(String(128))
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The X-Request-Id of the request whose decision enqueued this (worker logs name it).
+    request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

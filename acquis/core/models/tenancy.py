@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from acquis.core.crypto import EncryptedJSON
@@ -23,6 +23,8 @@ class Establishment(Base):
     contact_email: Mapped[str | None] = mapped_column(String(255))
     website: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Statements per minute its endpoint accepts; None follows ACQUIS_INGEST_RATE_LIMIT, 0 is no limit.
+    ingest_rate_limit: Mapped[int | None] = mapped_column(Integer)
 
     adapters: Mapped[list[AdapterConfig]] = relationship(back_populates="establishment")
     platforms: Mapped[list[LtiPlatform]] = relationship(back_populates="establishment")
@@ -44,6 +46,21 @@ class IngestCredential(Base):
     label: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IngestWindow(Base):
+    """Statements accepted in the current minute, one row per establishment (the rate limit).
+
+    Kept in the database so that every web process counts against the same figure.
+    """
+
+    __tablename__ = "ingest_window"
+
+    establishment_id: Mapped[int] = mapped_column(
+        ForeignKey("establishment.id", ondelete="CASCADE"), primary_key=True
+    )
+    minute: Mapped[int] = mapped_column(Integer)  # minutes since the epoch
+    used: Mapped[int] = mapped_column(Integer)
 
 
 class AdapterConfig(Base):

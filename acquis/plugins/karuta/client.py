@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 from lxml import etree
 
+from acquis.core import safe_xml
 from acquis.core.errors import OutcomeUnknownError, PermanentDeliveryError, TransientDeliveryError
 
 
@@ -42,8 +43,11 @@ def credential_xml(login: str, password: str) -> bytes:
 
 
 def parse(xml: bytes) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    return etree.fromstring(xml, parser)
+    """Karuta's answers, through the hardened parser (no DTD, entities or network)."""
+    try:
+        return safe_xml.parse(xml)
+    except safe_xml.UnsafeXML as exc:
+        raise PermanentDeliveryError(f"Karuta answered XML acquis refuses to read: {exc.reason}") from exc
 
 
 class KarutaClient:
@@ -147,10 +151,10 @@ class KarutaClient:
         if not xml.strip():
             raise PermanentDeliveryError(f"no Karuta portfolio has the code {code!r}: create it, then retry")
         try:
-            return parse(xml)
-        except etree.XMLSyntaxError as exc:
+            return safe_xml.parse(xml)
+        except safe_xml.UnsafeXML as exc:
             raise PermanentDeliveryError(
-                f"Karuta answered no portfolio XML for {code!r}: is url right?"
+                f"Karuta answered no portfolio XML for {code!r} ({exc.reason}): is url right?"
             ) from exc
 
     def add_node(self, parent_id: str, node: etree._Element) -> str:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from acquis.core import frameworks, tags
+from acquis.core import erasure, frameworks, tags
 from acquis.core.errors import InvalidInput
 from acquis.core.ingest import IngestResult, ingest
 from acquis.core.models import Competency, Establishment, Level, ValidationRule
@@ -119,6 +119,7 @@ class SyncReport:
     skipped: int = 0  # incomplete, or without a time of completion
     stored: int = 0
     duplicates: int = 0
+    erased: int = 0  # states of learners whose data was erased on request: dropped
 
 
 def sync_completions(
@@ -150,7 +151,9 @@ def sync_completions(
         result = IngestResult(0, 0)
         if facts:
             with session_factory() as session:
-                result = ingest(session, host, establishment_id, facts)
+                kept = erasure.drop_erased(session, establishment_id, facts)
+                report.erased += len(facts) - len(kept)
+                result = ingest(session, host, establishment_id, kept)
         report.users += 1
         report.statuses += len(statuses)
         report.stored += result.stored

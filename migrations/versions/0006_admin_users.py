@@ -1,6 +1,6 @@
 """local administrators
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 from acquis.core.models.base import UTCDateTime
 
-revision = "0007"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
