@@ -63,10 +63,15 @@ def serve(host: str, port: int, threads: int) -> None:
     "--concurrency", default=2, show_default=True, type=click.IntRange(1, 64), help="Celery worker processes."
 )
 @click.option(
+    "--name",
+    default=None,
+    help="Celery node name (default celery@<host>); give each worker on one host its own, e.g. w1@%h.",
+)
+@click.option(
     "--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between polls."
 )
 @friendly
-def worker(once: bool, poll: float, use_celery: bool, concurrency: int) -> None:
+def worker(once: bool, poll: float, use_celery: bool, concurrency: int, name: str | None) -> None:
     """Deliver the outbox (badges, pushes to other systems) in this process, or as a Celery worker."""
     rt = cli_runtime.get()
     if use_celery:
@@ -76,18 +81,20 @@ def worker(once: bool, poll: float, use_celery: bool, concurrency: int) -> None:
         rt.settings.instance_path.mkdir(parents=True, exist_ok=True)
         # --beat: this worker also sweeps the outbox for retries and for anything enqueued while
         # the broker was away. Several sweepers only mean extra wake-ups: leases keep each
-        # message to one worker.
-        app.worker_main(
-            [
-                "worker",
-                "--beat",
-                f"--schedule={rt.settings.instance_path / 'celerybeat-schedule'}",
-                f"--concurrency={concurrency}",
-                f"--loglevel={rt.settings.log_level}",
-                "--without-gossip",
-                "--without-mingle",
-            ]
-        )
+        # message to one worker. The sweep needs no memory across restarts, so beat keeps its
+        # schedule in memory: several workers on one host (acquis-worker@N) share no file.
+        argv = [
+            "worker",
+            "--beat",
+            "--scheduler=celery.beat:Scheduler",
+            f"--concurrency={concurrency}",
+            f"--loglevel={rt.settings.log_level}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if name:
+            argv.append(f"--hostname={name}")
+        app.worker_main(argv)
         return
     configure_logging(rt.settings.log_level)
     w = Worker(rt.db, rt.host, rt.settings.public_url, poll_interval=poll)
