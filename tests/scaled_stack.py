@@ -309,7 +309,9 @@ class Stack:
             )  # fmt: skip
 
     def start_workers(self, count: int | None = None) -> None:
-        self.workers = count or self.workers
+        if self._supervisor is not None and self._supervisor.is_alive():
+            self.stop_workers()
+        self.workers = self.workers if count is None else count
         self._stop.clear()
         self.worker_procs = [self._spawn_worker(i) for i in range(self.workers)]
         for i, proc in enumerate(self.worker_procs):
