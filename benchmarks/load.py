@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests import scaled_stack  # noqa: E402
-from tests.scaled_load import Load, healthz_baseline, percentiles  # noqa: E402
+from tests.scaled_load import Load, healthz_baseline, issue_rate, percentiles  # noqa: E402
 
 CONFIGURATIONS = [(1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2)]  # (web processes, workers)
 
@@ -69,6 +69,7 @@ def measure(stack: scaled_stack.Stack, web: int, workers: int, args: argparse.Na
         "lti_ms": percentiles(load.latencies["lti"]),
         "badges_issued": len(badge),
         "badge_s": {k: round(v / 1000, 2) for k, v in percentiles(badge).items()},
+        "awards_issued_per_s": round(issue_rate(load, rows), 1),
         "healthz_per_s": round(baseline, 1),
         "ratio_to_healthz": round(rps / baseline, 3) if baseline else None,
         "errors": dict(load.errors),
@@ -87,7 +88,8 @@ def show(r: dict[str, Any]) -> None:
     print(f"  LTI launch ms p50/p95/p99 {lti.get('p50')}/{lti.get('p95')}/{lti.get('p99')}")
     print(
         f"  completion → badge issued s p50/p95 {b.get('p50')}/{b.get('p95')} "
-        f"({r['badges_issued']} of {r['completions']})"
+        f"({r['badges_issued']} of {r['completions']}); issued {r['awards_issued_per_s']}/s "
+        f"against {r['statements_per_s']:.0f} completions/s sent"
     )
     if r["errors"]:
         print(f"  errors {r['errors']}")
@@ -104,12 +106,15 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=60, help="load time bound per configuration")
     ap.add_argument("--drain-seconds", type=float, default=90, help="wait for the last badges")
     ap.add_argument("--establishments", type=int, default=3)
+    ap.add_argument("--configs", help="e.g. 1x1,4x2 (web processes x workers); default all six")
     ap.add_argument("--window", help="ACQUIS_EMIT_BATCH_WINDOW_SECONDS for the run (default: acquis's)")
     args = ap.parse_args()
     configurations = CONFIGURATIONS
     if args.quick:
         args.batches, args.launches, args.healthz, args.establishments = 30, 10, 100, 2
         configurations = [(1, 1), (2, 2)]
+    if args.configs:
+        configurations = [(int(w), int(k)) for w, k in (c.split("x") for c in args.configs.split(","))]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the platforms' JWKS endpoint
     env = {"ACQUIS_EMIT_BATCH_WINDOW_SECONDS": args.window} if args.window else {}
 

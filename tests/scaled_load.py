@@ -170,6 +170,16 @@ class Load:
         ]
 
 
+def issue_rate(load: Load, rows: list[tuple[str, str, str, str | None, Any]]) -> float:
+    """Awards issued per second, from the first completion sent to the last award issued: the
+    delivery side's pace, to set against the rate completions arrived at."""
+    issued = [at.timestamp() for _s, _l, _b, status, at in rows if status == "issued" and at is not None]
+    if not issued or not load.acknowledged:
+        return 0.0
+    span = max(issued) - min(load.acknowledged.values())
+    return len(issued) / span if span > 0 else 0.0
+
+
 def healthz_baseline(stack: Stack, requests_count: int, threads: int) -> float:
     """Round trips per second to /healthz at the same concurrency: the web stack with no work."""
     cursor = itertools.count()
