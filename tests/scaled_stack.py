@@ -33,7 +33,7 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from tests import helpers
+from tests import helpers, live
 from tests.fakes.lti_platform import FakePlatform
 from tests.integration.test_celery import _listening, _wait_ready, app_from_env_with
 
@@ -229,8 +229,6 @@ class Stack:
                     "--competency", competency, "--level", level,
                 )  # fmt: skip
             platform = FakePlatform(client_id=f"client-{slug}", deployment_id="dep-1")
-            from tests import live
-
             platform.base_url = self._platform_servers.enter_context(live.serve(platform.app))
             self.acquis(
                 "platform", "add", slug, "--issuer", platform.issuer, "--client-id", platform.client_id,
