@@ -69,10 +69,17 @@ def serve(host: str, port: int, threads: int) -> None:
     help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT (see docs/operations.md).",
 )
 @click.option(
+    "--name",
+    default=None,
+    help="Celery node name (default celery@<host>); give each worker on one host its own, e.g. w1@%h.",
+)
+@click.option(
     "--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between polls."
 )
 @friendly
-def worker(once: bool, poll: float, use_celery: bool, concurrency: int, metrics_port: int | None) -> None:
+def worker(
+    once: bool, poll: float, use_celery: bool, concurrency: int, metrics_port: int | None, name: str | None
+) -> None:
     """Deliver the outbox (badges, pushes to other systems) in this process, or as a Celery worker."""
     rt = cli_runtime.get()
     if metrics_port is not None:
@@ -89,18 +96,20 @@ def worker(once: bool, poll: float, use_celery: bool, concurrency: int, metrics_
         rt.settings.instance_path.mkdir(parents=True, exist_ok=True)
         # --beat: this worker also sweeps the outbox for retries and for anything enqueued while
         # the broker was away. Several sweepers only mean extra wake-ups: leases keep each
-        # message to one worker.
-        app.worker_main(
-            [
-                "worker",
-                "--beat",
-                f"--schedule={rt.settings.instance_path / 'celerybeat-schedule'}",
-                f"--concurrency={concurrency}",
-                f"--loglevel={rt.settings.log_level}",
-                "--without-gossip",
-                "--without-mingle",
-            ]
-        )
+        # message to one worker. The sweep needs no memory across restarts, so beat keeps its
+        # schedule in memory: several workers on one host (acquis-worker@N) share no file.
+        argv = [
+            "worker",
+            "--beat",
+            "--scheduler=celery.beat:Scheduler",
+            f"--concurrency={concurrency}",
+            f"--loglevel={rt.settings.log_level}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if name:
+            argv.append(f"--hostname={name}")
+        app.worker_main(argv)
         return
     configure_logging(rt.settings)
     w = Worker(rt.db, rt.host, rt.settings.public_url, poll_interval=poll)

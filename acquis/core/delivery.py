@@ -176,6 +176,8 @@ class Deliverer:
         return _Job(message_id, topic, plugin, prepared, unknown, request_id, slug)
 
     def _deliver_job(self, job: _Job) -> Outcome:
+        if not self._renew([job]):
+            return Outcome("retry", "the lease ran out: another worker has this message")
         with log_context.bound(job.request_id, job.establishment):
             try:
                 result = self._call(job.topic, job.plugin, job.prepared, job.unknown)
@@ -225,6 +227,9 @@ class Deliverer:
         return batches
 
     def _deliver_batch(self, jobs: list[_Job]) -> None:
+        jobs = self._renew(jobs)
+        if not jobs:
+            return
         # One call for awards caused by several requests: its logs name them all (a few).
         ids = sorted({j.request_id for j in jobs if j.request_id})
         with log_context.bound(
@@ -319,6 +324,33 @@ class Deliverer:
             if receipt is not None:
                 return receipt
         raise PermanentDeliveryError("no enabled emitter accepted this badge")
+
+    def _renew(self, jobs: list[_Job]) -> list[_Job]:
+        """The jobs whose lease this worker still holds, renewed for the call about to be made.
+
+        A worker claims up to 50 messages, loads them, then calls out one batch after another:
+        on a slow machine the last ones can outlive their lease, be claimed by another worker
+        and issued by it, and then be issued again by this one (seen as a double issuance on
+        OBF's side by the Celery fault test under load). Renewing right before each call, and
+        only where the lease still holds, keeps each message to one worker at a time; the row
+        lock makes the renewal and another worker's claim exclude each other.
+        """
+        now = utcnow()
+        with self.db.session() as session:
+            held = set(
+                session.scalars(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_([job.message_id for job in jobs]),
+                        OutboxMessage.locked_by == self.worker_id,
+                        OutboxMessage.locked_until > now,
+                    )
+                    .values(locked_until=now + self.lease)
+                    .returning(OutboxMessage.id),
+                    execution_options={"synchronize_session": False},
+                )
+            )
+        return [job for job in jobs if job.message_id in held]
 
     def _finish(self, message_id: int, outcome: Outcome, result: Any = None) -> Outcome:
         now = utcnow()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from typing import Any
 
 from celery import Celery
@@ -104,13 +107,42 @@ def app_from_env() -> Celery:
 
 
 class Notifier:
-    """What a web process calls after committing new outbox messages: a wake-up, never a must."""
+    """What a web process calls after committing new outbox messages: a wake-up, never a must.
+
+    The message goes out from a thread of its own, so a request never waits on the broker: with
+    the broker down, publishing takes about 6 s to fail on Redis and RabbitMQ alike, and every
+    POST stalled that long (the xAPI p95 of the fault run was 6.1 s before, 0.3 s after). Wake-ups asked
+    for while one is being sent are merged into the next one; the workers' sweep covers any
+    that is lost.
+    """
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
     def __call__(self) -> None:
+        self._wanted.set()
+        with self._lock:
+            # Started on first use in the process that uses it (gunicorn forks after import).
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="acquis-notifier", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if not self.send():
+                time.sleep(1.0)  # the broker is away: try again on the next wake-up after a pause
+
+    def send(self) -> bool:
         try:
             self.app.send_task(DRAIN_TASK, retry=False)
+            return True
         except Exception as exc:  # broker down: the beat sweeper delivers once it is back
             log.warning("broker unreachable (%s); the outbox keeps the work", type(exc).__name__)
+            return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from acquis.core.runtime import EXTENSION_KEY, Runtime
@@ -32,6 +33,16 @@ def create_app(runtime: Runtime) -> Flask:
         response.status_code = exc.code or 500
         if exc.code == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="acquis"'
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError) -> Any:
+        # The database restarting or out of reach: nothing was committed, so the sender may
+        # simply send again (logstore_xapi does), which a 503 with Retry-After says, unlike a 500.
+        app.logger.warning("database unavailable: %s", type(exc.orig).__name__)
+        response = jsonify(error="Service Unavailable", message="the database is unavailable; retry shortly")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
         return response
 
     return app
