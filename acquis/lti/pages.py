@@ -22,6 +22,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "student": "étudiant",
         "admin": "administrateur de l'établissement",
         "coming": "Les pages détaillées arrivent bientôt.",
+        "dl_title": "Ajouter acquis au cours",
+        "dl_intro": "Choisissez la ressource que l'activité ouvrira dans ce cours.",
+        "dl_resource": "Progression et badges",
+        "dl_resource_help": "Les étudiants y voient leur progression et leurs badges ; les enseignants "
+        "y associent les activités aux compétences et décident en jury.",
+        "dl_name": "Nom de l'activité dans le cours",
+        "dl_submit": "Ajouter au cours",
+        "dl_returning": "Retour vers la plateforme…",
+        "dl_continue": "Continuer",
     },
     "en": {
         "teacher_title": "Teacher area",
@@ -34,6 +43,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "student": "student",
         "admin": "establishment administrator",
         "coming": "The detailed pages are coming soon.",
+        "dl_title": "Add acquis to the course",
+        "dl_intro": "Choose the resource the activity will open in this course.",
+        "dl_resource": "Progress and badges",
+        "dl_resource_help": "Students see their progress and their badges there; teachers tag "
+        "activities with competencies and decide as a jury.",
+        "dl_name": "Name of the activity in the course",
+        "dl_submit": "Add to the course",
+        "dl_returning": "Returning to the platform…",
+        "dl_continue": "Continue",
     },
 }
 
@@ -76,6 +94,10 @@ ERRORS: dict[str, tuple[str, str]] = {
     "forbidden": (
         "Vous n'avez pas accès à cette page.",
         "You have no access to this page.",
+    ),
+    "deep_link": (
+        "La demande d'ajout au cours est incomplète ou a expiré. Recommencez depuis Moodle.",
+        "The request to add acquis to the course is incomplete or has expired. Start again from Moodle.",
     ),
     "registration": (
         "L'enregistrement de l'outil auprès de la plateforme a échoué.",
@@ -130,8 +152,55 @@ Open in a new window</a></p>""",
     return response
 
 
+def _lang(locale: str) -> str:
+    return "en" if locale.lower().startswith("en") else "fr"
+
+
+def deep_link_picker(locale: str, action: str, csrf_field: str, csrf_token: str, course: str) -> Response:
+    """The teacher's choice of what to place in the course (one resource today), and its name."""
+    lang = _lang(locale)
+    text = MESSAGES[lang]
+    body = render_template_string(
+        """<h1>{{ t.dl_title }}</h1>{% if course %}<p>{{ t.course }} : {{ course }}</p>{% endif %}
+<p>{{ t.dl_intro }}</p>
+<form method="post" action="{{ action }}">
+<input type="hidden" name="{{ csrf_field }}" value="{{ csrf_token }}">
+<fieldset><legend>{{ t.dl_title }}</legend>
+<p><input type="radio" id="resource-progress" name="resource" value="progress" checked>
+<label for="resource-progress">{{ t.dl_resource }}</label><br>
+<span class="detail">{{ t.dl_resource_help }}</span></p>
+<p><label for="title">{{ t.dl_name }}</label><br>
+<input id="title" name="title" size="40" maxlength="255" required value="{{ t.dl_resource }}"></p>
+</fieldset>
+<p><button type="submit">{{ t.dl_submit }}</button></p></form>""",
+        t=text,
+        action=action,
+        csrf_field=csrf_field,
+        csrf_token=csrf_token,
+        course=course,
+    )
+    return _page(text["dl_title"], body, lang=lang)
+
+
+def deep_link_return(locale: str, url: str, token: str) -> Response:
+    """Posts the signed deep linking response to the platform (a button if scripts are off)."""
+    lang = _lang(locale)
+    text = MESSAGES[lang]
+    body = render_template_string(
+        """<p>{{ t.dl_returning }}</p>
+<form id="acquis-deep-link" method="post" action="{{ url }}">
+<input type="hidden" name="JWT" value="{{ token }}">
+<noscript><button type="submit">{{ t.dl_continue }}</button></noscript></form>
+<script>document.getElementById("acquis-deep-link").submit();</script>""",
+        t=text,
+        url=url,
+        token=token,
+    )
+    return _page(text["dl_title"], body, lang=lang)
+
+
 def landing(kind: str, locale: str, context: dict[str, Any]) -> Response:
-    lang = "en" if locale.lower().startswith("en") else "fr"
+    lang = _lang(locale)
     text = MESSAGES[lang]
     body = render_template_string(
         """<h1>{{ t[kind + '_title'] }}</h1>

@@ -15,6 +15,7 @@ from pylti1p3.registration import Registration
 from pylti1p3.request import Request
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from acquis.core.db import Database
 from acquis.core.models import Establishment, LtiDeployment, LtiPlatform
@@ -31,6 +32,21 @@ class PlatformRef:
     establishment_locale: str
     issuer: str
     client_id: str
+
+
+def registration_of(session: Session, platform: LtiPlatform) -> Registration:
+    """PyLTI1p3's view of a platform, with the tool's current key (signs service tokens, deep links)."""
+    signing = keys.current(session)
+    return (
+        Registration()
+        .set_issuer(platform.issuer)
+        .set_client_id(platform.client_id)
+        .set_auth_login_url(platform.auth_login_url)
+        .set_auth_token_url(platform.auth_token_url)
+        .set_key_set_url(platform.jwks_url)
+        .set_tool_private_key(signing.private_pem)
+        .set_tool_public_key(signing.public_pem)
+    )
 
 
 class DbToolConf(ToolConfAbstract[Request]):
@@ -81,17 +97,7 @@ class DbToolConf(ToolConfAbstract[Request]):
         with self._db.session() as session:
             platform = session.get(LtiPlatform, ref.platform_id)
             assert platform is not None
-            signing = keys.current(session)
-            registration = (
-                Registration()
-                .set_issuer(platform.issuer)
-                .set_client_id(platform.client_id)
-                .set_auth_login_url(platform.auth_login_url)
-                .set_auth_token_url(platform.auth_token_url)
-                .set_key_set_url(platform.jwks_url)
-                .set_tool_private_key(signing.private_pem)
-                .set_tool_public_key(signing.public_pem)
-            )
+            registration = registration_of(session, platform)
         self.platform = ref
         return registration
 

@@ -222,3 +222,34 @@ def validated(session: Session, learner_id: int) -> list[tuple[int, str]]:
         .order_by(Competency.position, Level.rank)
     ).all()
     return [(vid, f"{title} — {label}") for vid, title, label in rows]
+
+
+def roster_learners(session: Session, establishment_id: int, issuer: str, user_ids: list[str]) -> list[int]:
+    """The learners behind a course roster's LTI user ids (``lti:<issuer>`` identifiers)."""
+    if not issuer or not user_ids:
+        return []
+    return list(
+        session.scalars(
+            select(LearnerIdentifier.learner_id).where(
+                LearnerIdentifier.establishment_id == establishment_id,
+                LearnerIdentifier.system == f"lti:{issuer}",
+                LearnerIdentifier.value.in_(user_ids),
+            )
+        )
+    )
+
+
+def course_learner_ids(
+    session: Session, establishment_id: int, platform_id: int, context_id: str
+) -> list[int]:
+    """The course's learners: those with a completion in its activities, and its roster's students."""
+    from acquis.lti import courses
+
+    _, ref = course_ref(session, platform_id, context_id)
+    ids = [a.id for a in activities(session, establishment_id, ref)]
+    found = {p.id for p in learners(session, ids)}
+    platform = session.get(LtiPlatform, platform_id)
+    course = courses.get(session, platform_id, context_id)
+    if platform is not None and course is not None:
+        found.update(roster_learners(session, establishment_id, platform.issuer, course.roster))
+    return sorted(found)

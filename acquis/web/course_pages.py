@@ -17,8 +17,9 @@ from acquis.core.errors import AcquisError, InvalidInput
 from acquis.core.events import LearnerRef
 from acquis.core.models import Level, Validation, ValidationRule
 from acquis.core.snapshots import learner_ref
+from acquis.lti import courses, services
 from acquis.lti.session import COOKIE, LtiSession, lti_required
-from acquis.web import course_data, csrf
+from acquis.web import course_data, csrf, moodle_activities
 from acquis.web.context import runtime
 from acquis.web.messages import words
 
@@ -54,12 +55,24 @@ def teacher_page(slug: str, context_id: str, message: str | None = None, error: 
         ids = [a.id for a in acts]
         people = course_data.learners(session, ids)
         learner_ids = [p.id for p in people]
+        lti_course = courses.get(session, s.platform_id, context_id)
+        est = establishments.get(session, slug)
+        listed, moodle_error = moodle_activities.merged(
+            session,
+            est,
+            rt.settings.public_url,
+            acts,
+            lti_course.moodle_course_id if lti_course else courses.moodle_course_id({}, context_id),
+            wwwroot,
+        )
         return _render(
             "course/teacher.html",
             slug=slug,
             context_id=context_id,
             wwwroot=wwwroot,
-            activities=acts,
+            activities=listed,
+            moodle_error=moodle_error,
+            lti_course=lti_course,
             tags=course_data.tags_by_activity(session, ids),
             levels=course_data.level_choices(session, s.establishment_id),
             pending=course_data.pending(session, s.establishment_id, learner_ids),
@@ -138,6 +151,50 @@ def decide(slug: str, context_id: str, validation_id: int) -> str | BaseResponse
         return teacher_page(slug, context_id, error=str(exc))
     rt.notify()
     return redirect(url_for("lti.teacher_home", slug=slug, context_id=context_id, saved=1), code=303)
+
+
+@bp.post("/e/<slug>/lti/course/<context_id>/teacher/grades")
+@lti_required("teacher")
+def send_grades(slug: str, context_id: str) -> str:
+    """Post every learner's competency progress to the course's gradebook (AGS)."""
+    csrf.check(COOKIE)
+    s = _lti()
+    t = words(s.locale)
+    rt = runtime()
+    try:
+        report = services.send_grades(rt.db, s.establishment_id, s.platform_id, context_id)
+    except services.ServiceError as exc:
+        return teacher_page(slug, context_id, error=f"{t['grades_failed']} : {exc}")
+    message = t["grades_sent"].format(sent=report.sent, columns=report.columns, skipped=report.skipped)
+    if report.errors:
+        return teacher_page(
+            slug,
+            context_id,
+            message=message,
+            error=f"{t['grades_failed']} : " + " ; ".join(report.errors[:20]),
+        )
+    return teacher_page(slug, context_id, message=message)
+
+
+@bp.post("/e/<slug>/lti/course/<context_id>/teacher/roster")
+@lti_required("teacher")
+def sync_roster(slug: str, context_id: str) -> str:
+    """Read the course's participants (NRPS) now, whatever the time of the last sync."""
+    csrf.check(COOKIE)
+    s = _lti()
+    t = words(s.locale)
+    rt = runtime()
+    try:
+        report = services.sync_roster(rt.db, s.establishment_id, s.platform_id, context_id)
+    except services.ServiceError as exc:
+        return teacher_page(slug, context_id, error=f"{t['roster_failed']} : {exc}")
+    return teacher_page(
+        slug,
+        context_id,
+        message=t["roster_done"].format(
+            learners=report.learners, created=report.created, updated=report.updated
+        ),
+    )
 
 
 # ---- student -----------------------------------------------------------------------------------

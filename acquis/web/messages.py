@@ -54,6 +54,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_export": "L'export Europass n'est pas activé pour votre établissement.",
         "unknown_learner": "Aucune activité de votre part n'a encore été reçue.",
         "saved": "Enregistré.",
+        "services": "Carnet de notes et participants Moodle",
+        "send_grades": "Envoyer les notes au carnet de notes",
+        "send_grades_help": "Une colonne par compétence, notée sur son nombre de niveaux : le rang du plus "
+        "haut niveau validé à la suite depuis le premier (Novice = 1 … Expert = 5, rien = 0).",
+        "no_ags": "Moodle n'a pas proposé le service de notes (AGS) lors des lancements de ce cours : "
+        "activez-le dans la configuration de l'outil (Services).",
+        "grades_sent": "Notes envoyées : {sent} dans {columns} colonne(s) ; {skipped} étudiant(s) sans "
+        "identifiant Moodle ignoré(s).",
+        "grades_failed": "Notes non envoyées",
+        "sync_roster": "Synchroniser la liste des participants",
+        "no_nrps": "Moodle n'a pas proposé le service de liste des participants (NRPS) lors des lancements "
+        "de ce cours : activez-le dans la configuration de l'outil (Services).",
+        "roster_synced": "Liste des participants synchronisée le",
+        "roster_never": "La liste des participants n'a pas encore été synchronisée.",
+        "roster_failed": "Synchronisation de la liste des participants en échec",
+        "roster_done": "Participants : {learners} étudiant(s) ; {created} ajouté(s), {updated} mis à jour.",
+        "moodle_error": "La liste des activités de Moodle n'a pas pu être lue ; seules les activités déjà "
+        "connues d'acquis sont listées",
     },
     "en": {
         "teacher_title": "Teacher area",
@@ -106,6 +124,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_export": "Europass export is not enabled for your establishment.",
         "unknown_learner": "No activity of yours has been received yet.",
         "saved": "Saved.",
+        "services": "Moodle gradebook and participants",
+        "send_grades": "Send the grades to the gradebook",
+        "send_grades_help": "One column per competency, out of its number of levels: the rank of the "
+        "highest level validated in a row from the first (Novice = 1 … Expert = 5, nothing = 0).",
+        "no_ags": "Moodle offered no grade service (AGS) in this course's launches: enable it in the "
+        "tool's configuration (Services).",
+        "grades_sent": "Grades sent: {sent} in {columns} column(s); {skipped} student(s) without a Moodle "
+        "identifier skipped.",
+        "grades_failed": "Grades not sent",
+        "sync_roster": "Synchronise the participants list",
+        "no_nrps": "Moodle offered no participants service (NRPS) in this course's launches: enable it "
+        "in the tool's configuration (Services).",
+        "roster_synced": "Participants list synchronised on",
+        "roster_never": "The participants list has not been synchronised yet.",
+        "roster_failed": "Synchronising the participants list failed",
+        "roster_done": "Participants: {learners} student(s); {created} added, {updated} updated.",
+        "moodle_error": "Moodle's list of activities could not be read; only the activities acquis "
+        "already knows are listed",
     },
 }
 
