@@ -23,6 +23,8 @@ from acquis.core.models import (
     LearnerIdentifier,
     Level,
     LtiPlatform,
+    Programme,
+    ProgrammeAction,
     Validation,
     ValidationRule,
     rule_activity,
@@ -97,6 +99,25 @@ def level_choices(session: Session, establishment_id: int) -> list[tuple[int, st
         .order_by(Framework.id, Competency.position, Level.rank)
     ).all()
     return [(lid, f"{code} {title} — {label}") for lid, code, title, label in rows]
+
+
+def action_choices(session: Session, establishment_id: int) -> list[tuple[str, str]]:
+    """Every ("programme|action", "Programme — Action (min–max pts)") an activity can count as."""
+    rows = session.execute(
+        select(Programme.code, Programme.title, ProgrammeAction)
+        .join(ProgrammeAction, ProgrammeAction.programme_id == Programme.id)
+        .where(Programme.establishment_id == establishment_id)
+        .order_by(Programme.code, ProgrammeAction.position, ProgrammeAction.id)
+    ).all()
+    out: list[tuple[str, str]] = []
+    for code, title, action in rows:
+        span = (
+            f"{action.min_points}"
+            if action.min_points == action.max_points
+            else (f"{action.min_points}–{action.max_points}")
+        )
+        out.append((f"{code}|{action.code}", f"{title} — {action.title} ({span} pts)"))
+    return out
 
 
 def learners(session: Session, activity_ids: list[int]) -> list[Learner]:

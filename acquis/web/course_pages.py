@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from acquis.core import adapters, establishments, jury, tags
+from acquis.core import adapters, establishments, jury, points, tags
 from acquis.core.errors import AcquisError, InvalidInput
 from acquis.core.events import LearnerRef
-from acquis.core.models import Level, Validation, ValidationRule
+from acquis.core.models import Activity, Level, Validation, ValidationRule
 from acquis.core.snapshots import learner_ref
 from acquis.lti import courses, services
 from acquis.lti.session import COOKIE, LtiSession, lti_required
@@ -75,6 +75,7 @@ def teacher_page(slug: str, context_id: str, message: str | None = None, error: 
             lti_course=lti_course,
             tags=course_data.tags_by_activity(session, ids),
             levels=course_data.level_choices(session, s.establishment_id),
+            actions=course_data.action_choices(session, s.establishment_id),
             pending=course_data.pending(session, s.establishment_id, learner_ids),
             progress=[(p, course_data.progress(session, s.establishment_id, p.id)) for p in people],
             message=message,
@@ -112,6 +113,45 @@ def add_tag(slug: str, context_id: str) -> str | BaseResponse:
                 act.course_ref = ref  # tagged from this course: list it here before statements arrive
             tags.apply_to_past(session, rt.host, est, rule)
     except (AcquisError, ValueError) as exc:
+        return teacher_page(slug, context_id, error=str(exc))
+    rt.notify()
+    return redirect(url_for("lti.teacher_home", slug=slug, context_id=context_id, saved=1), code=303)
+
+
+@bp.post("/e/<slug>/lti/course/<context_id>/teacher/points")
+@lti_required("teacher")
+def add_points_tag(slug: str, context_id: str) -> str | BaseResponse:
+    """Count an activity of the course as an action of a points programme, for a number of points."""
+    csrf.check(COOKIE)
+    s = _lti()
+    rt = runtime()
+    try:
+        with rt.db.session() as session:
+            est = establishments.get(session, slug)
+            wwwroot, ref = course_data.course_ref(session, s.platform_id, context_id)
+            activity = request.form.get("activity", "").strip()
+            if not activity.startswith(f"{wwwroot}/mod/"):
+                raise InvalidInput(
+                    f"choose an activity of this Moodle site ({wwwroot}/mod/…)", field="activity"
+                )
+            chosen = request.form.get("action", "")
+            if chosen not in {value for value, _ in course_data.action_choices(session, est.id)}:
+                raise InvalidInput("choose an action of this establishment's programmes", field="action")
+            programme_code, action_code = chosen.split("|", 1)
+            raw = request.form.get("points", "").strip()
+            tag = points.tag_activity(
+                session,
+                est,
+                programme_code,
+                action_code,
+                activity,
+                _int(raw, "points") if raw else None,
+                created_by=s.user_name,
+            )
+            act = session.get(Activity, tag.activity_id)
+            if act is not None and act.course_ref is None:
+                act.course_ref = ref
+    except AcquisError as exc:
         return teacher_page(slug, context_id, error=str(exc))
     rt.notify()
     return redirect(url_for("lti.teacher_home", slug=slug, context_id=context_id, saved=1), code=303)

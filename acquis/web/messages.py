@@ -54,6 +54,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_export": "L'export Europass n'est pas activé pour votre établissement.",
         "unknown_learner": "Aucune activité de votre part n'a encore été reçue.",
         "saved": "Enregistré.",
+        "points_help": "Ou comptez l'activité comme une action d'un programme à points.",
+        "points_action": "Action du programme",
+        "points_value": "Points (vide : la valeur fixe de l'action)",
+        "points_tag": "Compter pour des points",
         "services": "Carnet de notes et participants Moodle",
         "send_grades": "Envoyer les notes au carnet de notes",
         "send_grades_help": "Une colonne par compétence, notée sur son nombre de niveaux : le rang du plus "
@@ -124,6 +128,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_export": "Europass export is not enabled for your establishment.",
         "unknown_learner": "No activity of yours has been received yet.",
         "saved": "Saved.",
+        "points_help": "Or count the activity as an action of a points programme.",
+        "points_action": "Programme action",
+        "points_value": "Points (empty: the action's fixed value)",
+        "points_tag": "Count for points",
         "services": "Moodle gradebook and participants",
         "send_grades": "Send the grades to the gradebook",
         "send_grades_help": "One column per competency, out of its number of levels: the rank of the "
