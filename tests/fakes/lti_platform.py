@@ -83,6 +83,7 @@ class FakePlatform:
         self.tool_url = ""
         self.scenario = Scenario()
         self.services = Services()
+        self.jwks_fetches = 0
         self.lineitems_url: Any = None  # set by add_services: context id -> URL
         self.members_url: Any = None
         self.app = self._make_app()
@@ -232,6 +233,7 @@ class FakePlatform:
 
         @app.get("/mod/lti/certs.php")
         def certs() -> Any:
+            fake.jwks_fetches += 1
             return jsonify(keys=fake.registration().get_jwks())
 
         add_services(app, fake, Conf)
