@@ -133,10 +133,6 @@ def _login_key(state: str) -> str:
     return f"acquis-login-{state}"
 
 
-def _used_key(state: str) -> str:
-    return f"acquis-used-{state}"
-
-
 def _refuse(code: str, status: int, detail: str = "") -> Response:
     # The detail names the check that failed; it never contains the token or any key.
     log.warning("lti launch refused: %s (%s)", code, detail)
@@ -163,20 +159,21 @@ def login() -> Response:
     oidc = FlaskOIDCLogin(lti_request, conf, launch_data_storage=storage)
     oidc.set_launch_data_storage(storage).set_launch_data_lifetime(LOGIN_TTL)
     try:
-        response: Response = oidc.redirect(url_for("lti.launch", _external=True))
+        with storage.batch():  # PyLTI1p3's nonce and acquis' login record, in one transaction
+            response: Response = oidc.redirect(url_for("lti.launch", _external=True))
+            query = parse_qs(urlparse(response.headers.get("Location", "")).query)
+            state, nonce = query["state"][0], query["nonce"][0]
+            assert conf.platform is not None
+            params = {k: v for k in LOGIN_PARAMS if (v := lti_request.get_param(k))}
+            # Kept so the launch can check the nonce belongs to this very login, and so a launch
+            # whose state cookie was blocked can offer to redo this login in a new window.
+            storage.set_value(
+                _login_key(state),
+                {"nonce": nonce, "platform_id": conf.platform.platform_id, "params": params},
+                exp=LOGIN_TTL,
+            )
     except (OIDCException, LtiException) as exc:
         return _refuse("invalid_login", 400, str(exc))
-    query = parse_qs(urlparse(response.headers.get("Location", "")).query)
-    state, nonce = query["state"][0], query["nonce"][0]
-    assert conf.platform is not None
-    params = {k: v for k in LOGIN_PARAMS if (v := lti_request.get_param(k))}
-    # Kept so the launch can check the nonce belongs to this very login, and so a launch whose
-    # state cookie was blocked can offer to redo this login in a new window.
-    storage.set_value(
-        _login_key(state),
-        {"nonce": nonce, "platform_id": conf.platform.platform_id, "params": params},
-        exp=LOGIN_TTL,
-    )
     return response
 
 
@@ -212,17 +209,37 @@ class _Launch(FlaskMessageLaunch):
                 raise LaunchRefused("role", 403, "deep linking: a teacher of the course only")
             if (problem := deep_linking.settings_problem(body)) is not None:
                 raise LaunchRefused("claims", 400, problem)
-        login = self._storage.get_value(_login_key(self._state))
-        if login is None:
-            raise LaunchRefused("replayed", 400, "state already used")
-        if login.get("nonce") != body.get("nonce") or login.get("platform_id") != ref.platform_id:
+        # The login record and the nonce are taken together, in one transaction: of two
+        # requests replaying one launch, one only gets them. PyLTI1p3's own copy of the launch
+        # (for restoring it by launch id) is not kept: acquis never restores a launch.
+        mismatch: list[bool] = []
+
+        def same_login(values: list[Any]) -> bool:
+            login = values[0] if isinstance(values[0], dict) else {}
+            ok = login.get("nonce") == body.get("nonce") and login.get("platform_id") == ref.platform_id
+            mismatch.append(not ok)
+            return ok
+
+        taken = self._storage.take_all(
+            (_login_key(self._state), f"lti1p3-nonce-{body.get('nonce')}"), accept=same_login
+        )
+        if taken is None and any(mismatch):
             raise LaunchRefused("state", 400, "nonce or platform differs from the login")
-        if self._storage.take(_login_key(self._state)) is None:
-            raise LaunchRefused("replayed", 400, "state already used")
-        if self._storage.take(f"lti1p3-nonce-{body.get('nonce')}") is None:
-            raise LaunchRefused("replayed", 400, "nonce already used")
-        self._storage.set_value(_used_key(self._state), True, exp=LOGIN_TTL)
-        super().save_launch_data()
+        if taken is None:
+            raise LaunchRefused("replayed", 400, "state or nonce already used")
+        return self
+
+    # State and nonce are checked by acquis itself: the state cookie against the form in
+    # launch(), the nonce against this login's record, taken once in save_launch_data. PyLTI1p3's
+    # own checks read the same records again, one transaction each.
+    def validate_state(self) -> _Launch:
+        if not request.form.get("state"):
+            raise LaunchRefused("state", 400, "state")
+        return self
+
+    def validate_nonce(self) -> _Launch:
+        if not self._get_jwt_body().get("nonce"):
+            raise LaunchRefused("claims", 400, "nonce")
         return self
 
 
@@ -273,8 +290,6 @@ def launch() -> BaseResponse:
             params["lti1p3_new_window"] = "1"
             return pages.new_window(url_for("lti.login", _external=True) + "?" + urlencode(params))
         return _refuse("state", 400, "no state cookie")
-    if storage.get_value(_used_key(state)) is not None:
-        return _refuse("replayed", 400, "state already used")
     conf = DbToolConf(rt.db)
     message = _Launch(FlaskRequest(), conf, storage, state)
     try:
