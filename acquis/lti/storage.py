@@ -50,8 +50,18 @@ class DbLaunchDataStorage(LaunchDataStorage[Any]):
             yield
             pending, self._pending = self._pending, None
             with self._db.session() as session:
-                for key, (value, exp) in pending.items():
-                    self._write(session, key, value, exp)
+                full = {self._prepare_key(k): v for k, v in pending.items()}
+                existing = {
+                    row.key: row
+                    for row in session.scalars(select(LtiLaunchData).where(LtiLaunchData.key.in_(full)))
+                }
+                now = utcnow()
+                for key, (value, exp) in full.items():
+                    expires_at = now + timedelta(seconds=exp or DEFAULT_LIFETIME)
+                    if (row := existing.get(key)) is not None:
+                        row.value, row.expires_at = value, expires_at
+                    else:
+                        session.add(LtiLaunchData(key=key, value=value, expires_at=expires_at))
         finally:
             self._pending = None
 
@@ -111,15 +121,18 @@ class DbLaunchDataStorage(LaunchDataStorage[Any]):
     def take_all(self, keys: Sequence[str], accept: Callable[[list[Any]], bool]) -> list[Any] | None:
         """Take every key in one transaction, or none: None if one is missing, was taken by a
         concurrent request, or ``accept`` refuses the values (then nothing is deleted)."""
+        full = [self._prepare_key(k) for k in keys]
         with self._db.session() as session:
-            values = []
-            for key in keys:
-                value = self._take(session, key)
-                if value is None:
-                    session.rollback()
-                    return None
-                values.append(value)
-            if not accept(values):
+            # One DELETE … RETURNING: the rows this transaction deleted are the ones it owns.
+            rows = session.execute(
+                delete(LtiLaunchData)
+                .where(LtiLaunchData.key.in_(full))
+                .returning(LtiLaunchData.key, LtiLaunchData.value, LtiLaunchData.expires_at)
+            ).all()
+            now = utcnow()
+            found = {key: value for key, value, expires_at in rows if expires_at > now}
+            values = [found.get(k) for k in full]
+            if any(v is None for v in values) or not accept(values):
                 session.rollback()
                 return None
             return values

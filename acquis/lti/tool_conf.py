@@ -15,7 +15,7 @@ from pylti1p3.registration import Registration
 from pylti1p3.request import Request
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from acquis.core.db import Database
 from acquis.core.models import Establishment, LtiDeployment, LtiPlatform
@@ -78,6 +78,7 @@ class DbToolConf(ToolConfAbstract[Request]):
             select(LtiPlatform, Establishment)
             .join(Establishment, Establishment.id == LtiPlatform.establishment_id)
             .where(LtiPlatform.issuer == iss)
+            .options(selectinload(LtiPlatform.deployments))
         )
         if client_id:
             query = query.where(LtiPlatform.client_id == client_id)
