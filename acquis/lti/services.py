@@ -8,7 +8,8 @@ What is sent to the gradebook ("competency progress"): one column per top-level 
 the establishment's frameworks, tagged ``acquis-competency-<code>``, out of the competency's
 number of levels; a student's score is the rank of the highest level validated in a row from
 the first (Novice → 1 … Expert → 5; nothing validated → 0). Levels validated further up without
-the ones below do not count: the progression is what the gradebook shows. Scores are recomputed
+the ones below do not count: the progression is what the gradebook shows. Points programmes
+that count an activity of the course add one column /20 per period begun (its grade). Scores are recomputed
 from acquis' records at each sending, so a failed sending loses nothing: sending again posts
 the current figures, and AGS keeps the latest score per student and column.
 """
@@ -32,15 +33,20 @@ from pylti1p3.service_connector import ServiceConnector
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acquis.core import points
 from acquis.core.db import Database
 from acquis.core.errors import AcquisError
 from acquis.core.models import (
+    ActionTag,
+    Activity,
     Competency,
+    Establishment,
     Framework,
     Learner,
     LearnerIdentifier,
     LtiCourse,
     LtiPlatform,
+    Programme,
     Validation,
     utcnow,
 )
@@ -149,7 +155,7 @@ class Column:
     tag: str
     label: str
     maximum: int
-    scores: dict[int, int]  # learner id -> score
+    scores: dict[int, float]  # learner id -> score
 
 
 def competency_columns(session: Session, establishment_id: int, learner_ids: Sequence[int]) -> list[Column]:
@@ -174,7 +180,7 @@ def competency_columns(session: Session, establishment_id: int, learner_ids: Seq
         levels = list(comp.levels)
         if not levels:
             continue
-        scores: dict[int, int] = {}
+        scores: dict[int, float] = {}
         for learner_id in learner_ids:
             reached = 0
             for level in levels:
@@ -185,6 +191,39 @@ def competency_columns(session: Session, establishment_id: int, learner_ids: Seq
         columns.append(
             Column(f"acquis-competency-{comp.code}", f"{comp.code} {comp.title}"[:255], len(levels), scores)
         )
+    return columns
+
+
+def points_columns(
+    session: Session, establishment_id: int, course_ref: str, learner_ids: Sequence[int]
+) -> list[Column]:
+    """One column /20 per period already begun of each points programme that counts an activity
+    of this course; a student's score is the period's grade (a student without one, exempt or
+    incomplete under the "flag" policy, gets no score rather than a made-up one)."""
+    programme_ids = session.scalars(
+        select(ActionTag.programme_id)
+        .join(Activity, Activity.id == ActionTag.activity_id)
+        .where(ActionTag.establishment_id == establishment_id, Activity.course_ref == course_ref)
+        .distinct()
+    ).all()
+    est = session.get(Establishment, establishment_id)
+    if not programme_ids or est is None:
+        return []
+    now = utcnow()
+    columns: list[Column] = []
+    for programme in session.scalars(
+        select(Programme).where(Programme.id.in_(programme_ids)).order_by(Programme.code)
+    ):
+        for period in programme.periods:
+            if period.starts_at > now:
+                continue
+            scores: dict[int, float] = {}
+            for learner_id in learner_ids:
+                grade = points.semester_result(session, est, programme.code, learner_id, period.code).grade
+                if grade is not None:
+                    scores[learner_id] = float(grade)
+            label = f"{programme.title} — {period.title}"[:255]
+            columns.append(Column(f"acquis-points-{programme.code}-{period.code}", label, 20, scores))
     return columns
 
 
@@ -204,7 +243,7 @@ def send_grades(db: Database, establishment_id: int, platform_id: int, context_i
     A failing score does not stop the others: the report lists each failure. Raises
     ServiceError when nothing can be sent at all (no service, token refused, no column).
     """
-    from acquis.web.course_data import course_learner_ids
+    from acquis.web.course_data import course_learner_ids, course_ref
 
     with db.session() as session:
         course = courses.get(session, platform_id, context_id)
@@ -225,7 +264,11 @@ def send_grades(db: Database, establishment_id: int, platform_id: int, context_i
         conn = connector(session, platform)
         learner_ids = course_learner_ids(session, establishment_id, platform_id, context_id)
         users = lti_user_ids(session, establishment_id, platform.issuer, learner_ids)
-        columns = competency_columns(session, establishment_id, [lid for lid in learner_ids if lid in users])
+        known = [lid for lid in learner_ids if lid in users]
+        _, ref = course_ref(session, platform_id, context_id)
+        columns = competency_columns(session, establishment_id, known) + points_columns(
+            session, establishment_id, ref, known
+        )
     ags = AssignmentsGradesService(conn, claim)  # type: ignore[arg-type]
     report = GradeReport(skipped=len([lid for lid in learner_ids if lid not in users]))
     stamp = utcnow().isoformat()
@@ -243,7 +286,7 @@ def send_grades(db: Database, establishment_id: int, platform_id: int, context_i
                 .set_score_maximum(column.maximum)
                 .set_user_id(users[learner_id])
                 .set_timestamp(stamp)
-                .set_activity_progress("Completed" if score == column.maximum else "InProgress")
+                .set_activity_progress("Completed" if score >= column.maximum else "InProgress")
                 .set_grading_progress("FullyGraded")
             )
             try:

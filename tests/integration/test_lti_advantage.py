@@ -286,3 +286,36 @@ def test_roster_failure_keeps_the_launch_working_and_is_shown(lti_env: LtiEnv, b
     synced = html.unescape(_post(lti_env, browser, page.text, "roster").text)
     assert "Participants : 3 étudiant(s) ; 3 ajouté(s), 0 mis à jour." in synced
     assert set(_learners(lti_env)) == {"s-1", "s-2", "s-3"}
+
+
+def test_a_points_programme_grade_goes_to_a_column_out_of_20(lti_env: LtiEnv, browser: Browser) -> None:
+    from acquis.core import points
+    from acquis.core.models import Activity
+
+    p, rt = lti_env.platform, lti_env.runtime
+    activity = f"{p.issuer}/mod/book/view.php?id=9"
+    with rt.db.session() as s:
+        est = establishments.get(s, "lycee-a")
+        points.import_programme(s, est, points.sample_definition())
+        points.tag_activity(s, est, "engagement", "challenge", activity, 6)
+    done = helpers.statement(user="s-1", cmid=9, home=p.issuer, timestamp="2025-10-15T10:00:00Z")
+    with rt.db.session() as s:
+        est = establishments.get(s, "lycee-a")
+        ingest(s, rt.host, est.id, [f for f in parse_batch([done], utcnow()) if f])
+        # The reference statement names another course as parent: this activity is course-7's.
+        act = s.scalars(select(Activity).where(Activity.source_id == activity)).one()
+        act.course_ref = f"{p.issuer}/course/view.php?id=course-7"
+        learner_id = s.scalars(
+            select(LearnerIdentifier.learner_id).where(LearnerIdentifier.value == "s-1")
+        ).one()
+        expected = points.semester_result(s, est, "engagement", learner_id, "2025-2026-S1").grade
+    assert expected is not None
+
+    page = _teacher_launch(lti_env, browser)
+    sent = html.unescape(_post(lti_env, browser, page.text, "grades").text)
+    assert "Notes envoyées" in sent, sent
+    columns = {li["tag"]: li for li in p.services.lineitems}
+    s1 = columns["acquis-points-engagement-2025-2026-S1"]
+    assert s1["scoreMaximum"] == 20 and "Semestre d'automne" in s1["label"]
+    [score] = [sc for item, sc in p.services.scores if item == s1["id"]]
+    assert score["userId"] == "s-1" and score["scoreGiven"] == float(expected)
