@@ -118,9 +118,15 @@ class DbLaunchDataStorage(LaunchDataStorage[Any]):
             return None
         return value
 
-    def take_all(self, keys: Sequence[str], accept: Callable[[list[Any]], bool]) -> list[Any] | None:
+    def take_all(
+        self,
+        keys: Sequence[str],
+        accept: Callable[[list[Any]], bool],
+        then: Callable[[Session], None] | None = None,
+    ) -> list[Any] | None:
         """Take every key in one transaction, or none: None if one is missing, was taken by a
-        concurrent request, or ``accept`` refuses the values (then nothing is deleted)."""
+        concurrent request, or ``accept`` refuses the values (then nothing is deleted).
+        ``then`` writes what goes with a successful take, in the same transaction."""
         full = [self._prepare_key(k) for k in keys]
         with self._db.session() as session:
             # One DELETE … RETURNING: the rows this transaction deleted are the ones it owns.
@@ -135,6 +141,8 @@ class DbLaunchDataStorage(LaunchDataStorage[Any]):
             if any(v is None for v in values) or not accept(values):
                 session.rollback()
                 return None
+            if then is not None:
+                then(session)
             return values
 
     def purge_expired(self, every: float = PURGE_EVERY) -> int:

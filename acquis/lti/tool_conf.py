@@ -15,7 +15,7 @@ from pylti1p3.registration import Registration
 from pylti1p3.request import Request
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from acquis.core.db import Database
 from acquis.core.models import Establishment, LtiDeployment, LtiPlatform
@@ -34,21 +34,20 @@ class PlatformRef:
     client_id: str
 
 
-def registration_of(session: Session, platform: LtiPlatform, signing: bool = True) -> Registration:
-    """PyLTI1p3's view of a platform; with ``signing``, the tool's current key too (it signs
-    service tokens and deep linking responses; logins and launches only verify, and skip it)."""
-    registration = (
+def registration_of(session: Session, platform: LtiPlatform) -> Registration:
+    """PyLTI1p3's view of a platform with the tool's current key, which signs service tokens and
+    deep linking responses (logins and launches only verify: DbToolConf leaves the key out)."""
+    key = keys.current(session)
+    return (
         Registration()
         .set_issuer(platform.issuer)
         .set_client_id(platform.client_id)
         .set_auth_login_url(platform.auth_login_url)
         .set_auth_token_url(platform.auth_token_url)
         .set_key_set_url(platform.jwks_url)
+        .set_tool_private_key(key.private_pem)
+        .set_tool_public_key(key.public_pem)
     )
-    if signing:
-        key = keys.current(session)
-        registration.set_tool_private_key(key.private_pem).set_tool_public_key(key.public_pem)
-    return registration
 
 
 class DbToolConf(ToolConfAbstract[Request]):
@@ -71,14 +70,22 @@ class DbToolConf(ToolConfAbstract[Request]):
             found = self._find(session, iss, client_id)
         return found[0] if found else None
 
-    def _find(
-        self, session: Session, iss: str, client_id: str | None
-    ) -> tuple[PlatformRef, LtiPlatform] | None:
+    def _find(self, session: Session, iss: str, client_id: str | None) -> tuple[PlatformRef, Any] | None:
+        """The platform as plain columns (no ORM objects: this runs twice per launch)."""
         query = (
-            select(LtiPlatform, Establishment)
+            select(
+                LtiPlatform.id,
+                LtiPlatform.issuer,
+                LtiPlatform.client_id,
+                LtiPlatform.auth_login_url,
+                LtiPlatform.auth_token_url,
+                LtiPlatform.jwks_url,
+                Establishment.id.label("establishment_id"),
+                Establishment.slug,
+                Establishment.locale,
+            )
             .join(Establishment, Establishment.id == LtiPlatform.establishment_id)
             .where(LtiPlatform.issuer == iss)
-            .options(selectinload(LtiPlatform.deployments))
         )
         if client_id:
             query = query.where(LtiPlatform.client_id == client_id)
@@ -86,16 +93,16 @@ class DbToolConf(ToolConfAbstract[Request]):
         # Without a client id the issuer alone must be unambiguous.
         if len(rows) != 1:
             return None
-        platform, est = rows[0]
+        row = rows[0]
         ref = PlatformRef(
-            platform_id=platform.id,
-            establishment_id=est.id,
-            establishment_slug=est.slug,
-            establishment_locale=est.locale,
-            issuer=platform.issuer,
-            client_id=platform.client_id,
+            platform_id=row.id,
+            establishment_id=row.establishment_id,
+            establishment_slug=row.slug,
+            establishment_locale=row.locale,
+            issuer=row.issuer,
+            client_id=row.client_id,
         )
-        return ref, platform
+        return ref, row
 
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
         return self.find_registration_by_params(iss, None, *args, **kwargs)  # type: ignore[arg-type]
@@ -103,17 +110,29 @@ class DbToolConf(ToolConfAbstract[Request]):
     def find_registration_by_params(
         self, iss: str, client_id: str, *args: Any, **kwargs: Any
     ) -> Registration:
-        # One transaction for the platform, its deployments and the tool's key: a launch asks
-        # for the registration and then for the deployment, and each commit costs.
+        # One transaction for the platform and, at a launch, its deployments: PyLTI1p3 asks for
+        # the registration and then for the deployment, and each transaction costs. Logins and
+        # launches only verify: the tool's signing key is not read (see registration_of).
+        launching = kwargs.get("jwt_body") is not None
         with self._db.session() as session:
             found = self._find(session, iss, client_id)
             if found is None:
                 return None  # type: ignore[return-value]  # PyLTI1p3 turns None into "registration not found"
-            ref, platform = found
-            registration = registration_of(session, platform, signing=False)
-            self._deployments = (iss, platform.client_id, {d.deployment_id for d in platform.deployments})
+            ref, row = found
+            if launching:
+                ids = session.scalars(
+                    select(LtiDeployment.deployment_id).where(LtiDeployment.platform_id == row.id)
+                )
+                self._deployments = (iss, row.client_id, set(ids))
         self.platform = ref
-        return registration
+        return (
+            Registration()
+            .set_issuer(row.issuer)
+            .set_client_id(row.client_id)
+            .set_auth_login_url(row.auth_login_url)
+            .set_auth_token_url(row.auth_token_url)
+            .set_key_set_url(row.jwks_url)
+        )
 
     def find_deployment(self, iss: str, deployment_id: str) -> Deployment | None:
         return None  # issuers are always treated as having many client ids

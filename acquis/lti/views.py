@@ -20,6 +20,7 @@ from pylti1p3.contrib.flask.message_launch import FlaskMessageLaunch
 from pylti1p3.contrib.flask.oidc_login import FlaskOIDCLogin
 from pylti1p3.exception import LtiException, LtiInvalidNonceException, OIDCException
 from pylti1p3.request import Request
+from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -186,6 +187,7 @@ class _Launch(FlaskMessageLaunch):
         self._storage = storage
         self._state = state
         self.session: LtiSession | None = None
+        self.roster_due = False
         # exp and iat are required: a token without them would never expire.
         self.set_jwt_verify_options({"verify_aud": False, "require": ["exp", "iat"]})
 
@@ -220,8 +222,18 @@ class _Launch(FlaskMessageLaunch):
             mismatch.append(not ok)
             return ok
 
+        def record_course(db: Session) -> None:
+            s = self.session
+            if s is not None and s.context_id:
+                course = courses.record(
+                    db, s.platform_id, s.deployment_id, s.context_id, s.context_title, body
+                )
+                self.roster_due = s.role == "teacher" and courses.roster_due(course)
+
         taken = self._storage.take_all(
-            (_login_key(self._state), f"lti1p3-nonce-{body.get('nonce')}"), accept=same_login
+            (_login_key(self._state), f"lti1p3-nonce-{body.get('nonce')}"),
+            accept=same_login,
+            then=record_course,  # the course's service claims, in the same transaction
         )
         if taken is None and any(mismatch):
             raise LaunchRefused("state", 400, "nonce or platform differs from the login")
@@ -303,8 +315,8 @@ def launch() -> BaseResponse:
     session = message.session
     assert session is not None
     body = cast(dict[str, Any], message.get_launch_data())
-    if session.context_id:
-        _record_course(session, body)
+    if message.roster_due:
+        _sync_roster(session)
     if body.get(CLAIM + "message_type") == deep_linking.MESSAGE_TYPE:
         dl_id = deep_linking.remember(
             storage, body, session.platform_id, session.deployment_id, session.user_sub
@@ -323,26 +335,20 @@ def launch() -> BaseResponse:
     return response
 
 
-def _record_course(session: LtiSession, body: dict[str, Any]) -> None:
-    """Keep the course's service claims; a teacher's launch also refreshes a stale roster.
+def _sync_roster(session: LtiSession) -> None:
+    """A teacher's launch refreshes a stale roster (see acquis.lti.courses.ROSTER_EVERY).
 
-    The roster sync runs inside the launch (bounded by the services' timeout) and its failure
-    never fails the launch: it is kept on the course and shown on the teacher page.
+    The sync runs inside the launch (bounded by the services' timeout) and its failure never
+    fails the launch: it is kept on the course and shown on the teacher page.
     """
     rt = runtime()
-    with rt.db.session() as db:
-        course = courses.record(
-            db, session.platform_id, session.deployment_id, session.context_id, session.context_title, body
+    try:
+        report = services.sync_roster(
+            rt.db, session.establishment_id, session.platform_id, session.context_id
         )
-        due = session.role == "teacher" and courses.roster_due(course)
-    if due:
-        try:
-            report = services.sync_roster(
-                rt.db, session.establishment_id, session.platform_id, session.context_id
-            )
-            log.info("roster of %s synced at launch: %s learners", session.context_id, report.learners)
-        except services.ServiceError as exc:
-            log.warning("roster sync at launch failed for %s: %s", session.context_id, exc)
+        log.info("roster of %s synced at launch: %s learners", session.context_id, report.learners)
+    except services.ServiceError as exc:
+        log.warning("roster sync at launch failed for %s: %s", session.context_id, exc)
 
 
 @bp.route("/e/<slug>/lti/course/<context_id>/deep-link/<dl_id>", methods=["GET", "POST"])
