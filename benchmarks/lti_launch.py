@@ -1,6 +1,7 @@
 """LTI launch throughput: full login → launch → first page round trips, against verifying the token.
 
     python benchmarks/lti_launch.py [--launches 500] [--database-url postgresql://…]
+                                    [--no-key-set-cache]
 
 In-process WSGI clients, no sockets on the hot path: the tool (acquis' Flask app) and the
 platform (lti1p3platform, the independent implementation in tests/fakes/lti_platform.py) are
@@ -102,7 +103,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--launches", type=int, default=500)
     ap.add_argument("--database-url", help="PostgreSQL URL; default: a SQLite file in a temp folder")
+    ap.add_argument(
+        "--no-key-set-cache",
+        action="store_true",
+        help="fetch the platform's key set at every launch, as before the cache (for comparison)",
+    )
     args = ap.parse_args()
+    if args.no_key_set_cache:
+        from acquis.lti.views import KEY_SETS
+
+        KEY_SETS.ttl = 0.0
 
     tmp = Path(tempfile.mkdtemp(prefix="acquis-bench-lti-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
@@ -151,13 +161,14 @@ def main() -> int:
     result = {
         "launches": args.launches,
         "backend": backend,
-        "transport": "in-process WSGI (Flask test client); platform JWKS over loopback HTTP, cached",
+        "transport": "in-process WSGI (Flask test client); platform JWKS over loopback HTTP",
         "launches_per_s": round(args.launches / launch_s, 1),
         "ms_per_launch": round(per_launch * 1000, 3),
         "verify_per_s": round(1 / verify_s, 1),
         "ratio": round(per_launch / verify_s, 1),
         "platform_ms_per_launch": round(launcher.platform_s / args.launches * 1000, 3),
         "jwks_fetches": platform.jwks_fetches,
+        "key_set_cache": not args.no_key_set_cache,
     }
     print(json.dumps(result))
     runtime.close()
