@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, render_template_string
+from flask_babel import force_locale
 
-from acquis.web.i18n import _l, both
+from acquis.web.i18n import _, _l, both, lang_of
 
 # Error codes shown to users; each says what happened and what to do.
 ERRORS: dict[str, Any] = {
@@ -26,6 +27,9 @@ ERRORS: dict[str, Any] = {
     "role": _l("Your role in this course gives no access to acquis."),
     "no_session": _l("No active acquis session: open acquis from your Moodle course."),
     "forbidden": _l("You have no access to this page."),
+    "deep_link": _l(
+        "The request to add acquis to the course is incomplete or has expired. Start again from Moodle."
+    ),
     "registration": _l("Registering the tool with the platform failed."),
 }
 
@@ -83,6 +87,67 @@ def new_window(login_url: str) -> Response:
     response = _page(title, body, status=200)
     response.headers["X-Acquis-Error"] = "new_window"
     return response
+
+
+def _deep_link_words(locale: str) -> tuple[str, dict[str, str]]:
+    """The deep-linking pages speak the launch's language (the teacher's Moodle)."""
+    lang = lang_of(locale)
+    with force_locale(lang):
+        return lang, {
+            "title": _("Add acquis to the course"),
+            "course": _("Course"),
+            "intro": _("Choose the resource the activity will open in this course."),
+            "resource": _("Progress and badges"),
+            "resource_help": _(
+                "Students see their progress and their badges there; teachers tag activities with "
+                "competencies and decide as a jury."
+            ),
+            "name": _("Name of the activity in the course"),
+            "submit": _("Add to the course"),
+            "returning": _("Returning to the platform…"),
+            "continue": _("Continue"),
+        }
+
+
+def deep_link_picker(locale: str, action: str, csrf_field: str, csrf_token: str, course: str) -> Response:
+    """The teacher's choice of what to place in the course (one resource today), and its name."""
+    lang, t = _deep_link_words(locale)
+    body = render_template_string(
+        """<h1>{{ t.title }}</h1>{% if course %}<p>{{ t.course }} : {{ course }}</p>{% endif %}
+<p>{{ t.intro }}</p>
+<form method="post" action="{{ action }}">
+<input type="hidden" name="{{ csrf_field }}" value="{{ csrf_token }}">
+<fieldset><legend>{{ t.title }}</legend>
+<p><input type="radio" id="resource-progress" name="resource" value="progress" checked>
+<label for="resource-progress">{{ t.resource }}</label><br>
+<span class="detail">{{ t.resource_help }}</span></p>
+<p><label for="title">{{ t.name }}</label><br>
+<input id="title" name="title" size="40" maxlength="255" required value="{{ t.resource }}"></p>
+</fieldset>
+<p><button type="submit">{{ t.submit }}</button></p></form>""",
+        t=t,
+        action=action,
+        csrf_field=csrf_field,
+        csrf_token=csrf_token,
+        course=course,
+    )
+    return _page(t["title"], body, lang=lang)
+
+
+def deep_link_return(locale: str, url: str, token: str) -> Response:
+    """Posts the signed deep linking response to the platform (a button if scripts are off)."""
+    lang, t = _deep_link_words(locale)
+    body = render_template_string(
+        """<p>{{ t.returning }}</p>
+<form id="acquis-deep-link" method="post" action="{{ url }}">
+<input type="hidden" name="JWT" value="{{ token }}">
+<noscript><button type="submit">{{ t.continue }}</button></noscript></form>
+<script>document.getElementById("acquis-deep-link").submit();</script>""",
+        t=t,
+        url=url,
+        token=token,
+    )
+    return _page(t["title"], body, lang=lang)
 
 
 def registered(issuer: str, establishment: str, deployment_id: str) -> Response:

@@ -29,6 +29,15 @@ from acquis.core.models import Establishment, LtiDeployment, LtiPlatform
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TIMEOUT = 15
+# The services acquis uses: Moodle turns these scopes into the tool's settings "IMS LTI
+# Assignment and Grade Services: Use this service for grade sync and column management" and
+# "IMS LTI Names and Role Provisioning: Use this service to retrieve members' information".
+SERVICE_SCOPES = (
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+)
 
 
 CODE_HOURS = 48  # how long a registration URL given to an admin stays usable
@@ -140,6 +149,7 @@ def tool_registration(base_url: str, client_name: str) -> dict[str, Any]:
         "client_name": client_name,
         "jwks_uri": base_url + "/lti/jwks",
         "token_endpoint_auth_method": "private_key_jwt",
+        "scope": " ".join(SERVICE_SCOPES),
         TOOL_CONFIGURATION: {
             "domain": urlparse(base_url).netloc,
             "description": "acquis : compétences validées et Open Badges / validated competencies",

@@ -8,6 +8,9 @@ public keyset URL ``<public url>/lti/jwks``.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -17,17 +20,20 @@ from pylti1p3.contrib.flask.message_launch import FlaskMessageLaunch
 from pylti1p3.contrib.flask.oidc_login import FlaskOIDCLogin
 from pylti1p3.exception import LtiException, LtiInvalidNonceException, OIDCException
 from pylti1p3.request import Request
+from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as BaseResponse
 
 from acquis.core import crypto, establishments
 from acquis.core.errors import Conflict, InvalidInput, NotFound
+from acquis.core.models import LtiPlatform
 from acquis.core.runtime import EXTENSION_KEY, Runtime
-from acquis.lti import keys, pages, registration
+from acquis.lti import courses, deep_linking, keys, pages, registration, services
 from acquis.lti import session as lti_session
 from acquis.lti.session import LtiSession, lti_required
 from acquis.lti.storage import DbLaunchDataStorage
-from acquis.lti.tool_conf import DbToolConf, PlatformRef
+from acquis.lti.tool_conf import DbToolConf, PlatformRef, registration_of
+from acquis.web import csrf
 from acquis.web.context import runtime
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,44 @@ LOGIN_PARAMS = ("iss", "login_hint", "lti_message_hint", "client_id", "target_li
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+MESSAGE_TYPES = (RESOURCE_LINK_REQUEST, deep_linking.MESSAGE_TYPE)
+
+
+class KeySetCache:
+    """Platforms' key sets, kept a few minutes per process instead of fetched at every launch.
+
+    A token whose kid is not in the cached set makes one fresh fetch (the platform rotated its
+    key), at most once a second per URL, so that forged kids cannot turn every request into a
+    fetch. A rotated-out key stays trusted for at most ``ttl``.
+    """
+
+    def __init__(self, ttl: float = 300.0, refetch_after: float = 1.0) -> None:
+        self.ttl = ttl
+        self.refetch_after = refetch_after
+        self._sets: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str, kid: str | None, fetch: Callable[[str], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._sets.get(url)
+        if cached is not None:
+            age, key_set = now - cached[0], cached[1]
+            kids = {k.get("kid") for k in key_set.get("keys") or [] if isinstance(k, dict)}
+            if age < self.ttl and (kid in kids or age < self.refetch_after):
+                return key_set
+        key_set = fetch(url)
+        if isinstance(key_set, dict) and isinstance(key_set.get("keys"), list):
+            with self._lock:
+                self._sets[url] = (now, key_set)
+        return key_set
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sets.clear()
+
+
+KEY_SETS = KeySetCache()
 
 
 @bp.record_once
@@ -90,10 +134,6 @@ def _login_key(state: str) -> str:
     return f"acquis-login-{state}"
 
 
-def _used_key(state: str) -> str:
-    return f"acquis-used-{state}"
-
-
 def _refuse(code: str, status: int, detail: str = "") -> Response:
     # The detail names the check that failed; it never contains the token or any key.
     log.warning("lti launch refused: %s (%s)", code, detail)
@@ -120,20 +160,21 @@ def login() -> Response:
     oidc = FlaskOIDCLogin(lti_request, conf, launch_data_storage=storage)
     oidc.set_launch_data_storage(storage).set_launch_data_lifetime(LOGIN_TTL)
     try:
-        response: Response = oidc.redirect(url_for("lti.launch", _external=True))
+        with storage.batch():  # PyLTI1p3's nonce and acquis' login record, in one transaction
+            response: Response = oidc.redirect(url_for("lti.launch", _external=True))
+            query = parse_qs(urlparse(response.headers.get("Location", "")).query)
+            state, nonce = query["state"][0], query["nonce"][0]
+            assert conf.platform is not None
+            params = {k: v for k in LOGIN_PARAMS if (v := lti_request.get_param(k))}
+            # Kept so the launch can check the nonce belongs to this very login, and so a launch
+            # whose state cookie was blocked can offer to redo this login in a new window.
+            storage.set_value(
+                _login_key(state),
+                {"nonce": nonce, "platform_id": conf.platform.platform_id, "params": params},
+                exp=LOGIN_TTL,
+            )
     except (OIDCException, LtiException) as exc:
         return _refuse("invalid_login", 400, str(exc))
-    query = parse_qs(urlparse(response.headers.get("Location", "")).query)
-    state, nonce = query["state"][0], query["nonce"][0]
-    assert conf.platform is not None
-    params = {k: v for k in LOGIN_PARAMS if (v := lti_request.get_param(k))}
-    # Kept so the launch can check the nonce belongs to this very login, and so a launch whose
-    # state cookie was blocked can offer to redo this login in a new window.
-    storage.set_value(
-        _login_key(state),
-        {"nonce": nonce, "platform_id": conf.platform.platform_id, "params": params},
-        exp=LOGIN_TTL,
-    )
     return response
 
 
@@ -146,13 +187,18 @@ class _Launch(FlaskMessageLaunch):
         self._storage = storage
         self._state = state
         self.session: LtiSession | None = None
+        self.roster_due = False
         # exp and iat are required: a token without them would never expire.
         self.set_jwt_verify_options({"verify_aud": False, "require": ["exp", "iat"]})
+
+    def fetch_public_key(self, key_set_url: str) -> Any:
+        kid = cast(dict[str, Any], self._jwt.get("header") or {}).get("kid")
+        return KEY_SETS.get(key_set_url, kid, super().fetch_public_key)
 
     def save_launch_data(self) -> _Launch:
         body = cast(dict[str, Any], self._jwt["body"])
         message_type = body.get(CLAIM + "message_type")
-        if message_type != RESOURCE_LINK_REQUEST:
+        if message_type not in MESSAGE_TYPES:
             raise LaunchRefused("message_type", 400, str(message_type))
         ref = self._conf.platform
         assert ref is not None
@@ -160,17 +206,52 @@ class _Launch(FlaskMessageLaunch):
         if isinstance(aud, list) and len(aud) > 1 and body.get("azp") != ref.client_id:
             raise LaunchRefused("invalid_launch", 400, "azp does not name this tool's client id")
         self.session = _session_from(body, ref)
-        login = self._storage.get_value(_login_key(self._state))
-        if login is None:
-            raise LaunchRefused("replayed", 400, "state already used")
-        if login.get("nonce") != body.get("nonce") or login.get("platform_id") != ref.platform_id:
+        if message_type == deep_linking.MESSAGE_TYPE:
+            if self.session.role == "student" or not self.session.context_id:
+                raise LaunchRefused("role", 403, "deep linking: a teacher of the course only")
+            if (problem := deep_linking.settings_problem(body)) is not None:
+                raise LaunchRefused("claims", 400, problem)
+        # The login record and the nonce are taken together, in one transaction: of two
+        # requests replaying one launch, one only gets them. PyLTI1p3's own copy of the launch
+        # (for restoring it by launch id) is not kept: acquis never restores a launch.
+        mismatch: list[bool] = []
+
+        def same_login(values: list[Any]) -> bool:
+            login = values[0] if isinstance(values[0], dict) else {}
+            ok = login.get("nonce") == body.get("nonce") and login.get("platform_id") == ref.platform_id
+            mismatch.append(not ok)
+            return ok
+
+        def record_course(db: Session) -> None:
+            s = self.session
+            if s is not None and s.context_id:
+                course = courses.record(
+                    db, s.platform_id, s.deployment_id, s.context_id, s.context_title, body
+                )
+                self.roster_due = s.role == "teacher" and courses.roster_due(course)
+
+        taken = self._storage.take_all(
+            (_login_key(self._state), f"lti1p3-nonce-{body.get('nonce')}"),
+            accept=same_login,
+            then=record_course,  # the course's service claims, in the same transaction
+        )
+        if taken is None and any(mismatch):
             raise LaunchRefused("state", 400, "nonce or platform differs from the login")
-        if self._storage.take(_login_key(self._state)) is None:
-            raise LaunchRefused("replayed", 400, "state already used")
-        if self._storage.take(f"lti1p3-nonce-{body.get('nonce')}") is None:
-            raise LaunchRefused("replayed", 400, "nonce already used")
-        self._storage.set_value(_used_key(self._state), True, exp=LOGIN_TTL)
-        super().save_launch_data()
+        if taken is None:
+            raise LaunchRefused("replayed", 400, "state or nonce already used")
+        return self
+
+    # State and nonce are checked by acquis itself: the state cookie against the form in
+    # launch(), the nonce against this login's record, taken once in save_launch_data. PyLTI1p3's
+    # own checks read the same records again, one transaction each.
+    def validate_state(self) -> _Launch:
+        if not request.form.get("state"):
+            raise LaunchRefused("state", 400, "state")
+        return self
+
+    def validate_nonce(self) -> _Launch:
+        if not self._get_jwt_body().get("nonce"):
+            raise LaunchRefused("claims", 400, "nonce")
         return self
 
 
@@ -221,8 +302,6 @@ def launch() -> BaseResponse:
             params["lti1p3_new_window"] = "1"
             return pages.new_window(url_for("lti.login", _external=True) + "?" + urlencode(params))
         return _refuse("state", 400, "no state cookie")
-    if storage.get_value(_used_key(state)) is not None:
-        return _refuse("replayed", 400, "state already used")
     conf = DbToolConf(rt.db)
     message = _Launch(FlaskRequest(), conf, storage, state)
     try:
@@ -235,7 +314,17 @@ def launch() -> BaseResponse:
         return _refuse("invalid_launch", 400, str(exc))
     session = message.session
     assert session is not None
-    if session.role == "admin":
+    body = cast(dict[str, Any], message.get_launch_data())
+    if message.roster_due:
+        _sync_roster(session)
+    if body.get(CLAIM + "message_type") == deep_linking.MESSAGE_TYPE:
+        dl_id = deep_linking.remember(
+            storage, body, session.platform_id, session.deployment_id, session.user_sub
+        )
+        target = url_for(
+            "lti.deep_link", slug=session.establishment_slug, context_id=session.context_id, dl_id=dl_id
+        )
+    elif session.role == "admin":
         target = url_for("lti.admin_home", slug=session.establishment_slug)
     else:
         target = url_for(
@@ -244,6 +333,61 @@ def launch() -> BaseResponse:
     response = redirect(target, code=303)
     lti_session.set_cookie(response, session)
     return response
+
+
+def _sync_roster(session: LtiSession) -> None:
+    """A teacher's launch refreshes a stale roster (see acquis.lti.courses.ROSTER_EVERY).
+
+    The sync runs inside the launch (bounded by the services' timeout) and its failure never
+    fails the launch: it is kept on the course and shown on the teacher page.
+    """
+    rt = runtime()
+    try:
+        report = services.sync_roster(
+            rt.db, session.establishment_id, session.platform_id, session.context_id
+        )
+        log.info("roster of %s synced at launch: %s learners", session.context_id, report.learners)
+    except services.ServiceError as exc:
+        log.warning("roster sync at launch failed for %s: %s", session.context_id, exc)
+
+
+@bp.route("/e/<slug>/lti/course/<context_id>/deep-link/<dl_id>", methods=["GET", "POST"])
+@lti_required("teacher", "admin")
+def deep_link(slug: str, context_id: str, dl_id: str) -> Response:
+    """The teacher's picker (GET), then the signed answer posted back to the platform (POST)."""
+    from flask import g
+
+    s: LtiSession = g.lti
+    rt = runtime()
+    storage = DbLaunchDataStorage(rt.db)
+    if request.method == "GET":
+        record = deep_linking.peek(storage, dl_id)
+        if record is None or record.get("user_sub") != s.user_sub:
+            return _refuse("deep_link", 400, "unknown or expired deep linking request")
+        return pages.deep_link_picker(
+            s.locale,
+            url_for("lti.deep_link", slug=slug, context_id=context_id, dl_id=dl_id),
+            csrf.FIELD,
+            csrf.token(request.cookies.get(lti_session.COOKIE, "")),
+            s.context_title,
+        )
+    csrf.check(lti_session.COOKIE)
+    title = request.form.get("title", "").strip()
+    if not title or len(title) > 255 or request.form.get("resource", "progress") != "progress":
+        return _refuse("deep_link", 400, "title: 1 to 255 characters")
+    record = deep_linking.peek(storage, dl_id)
+    if record is None or record.get("user_sub") != s.user_sub or record.get("platform_id") != s.platform_id:
+        return _refuse("deep_link", 400, "unknown or expired deep linking request")
+    if deep_linking.take(storage, dl_id) is None:
+        return _refuse("deep_link", 400, "deep linking request already answered")
+    with rt.db.session() as db:
+        platform = db.get(LtiPlatform, s.platform_id)
+        if platform is None:
+            return _refuse("deep_link", 400, "platform no longer registered")
+        token = deep_linking.response_jwt(
+            registration_of(db, platform), record, title, url_for("lti.launch", _external=True)
+        )
+    return pages.deep_link_return(s.locale, deep_linking.return_url(record), token)
 
 
 @bp.get("/e/<slug>/lti/course/<context_id>/teacher")

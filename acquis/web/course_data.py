@@ -23,6 +23,8 @@ from acquis.core.models import (
     LearnerIdentifier,
     Level,
     LtiPlatform,
+    Programme,
+    ProgrammeAction,
     Validation,
     ValidationRule,
     rule_activity,
@@ -97,6 +99,25 @@ def level_choices(session: Session, establishment_id: int) -> list[tuple[int, st
         .order_by(Framework.id, Competency.position, Level.rank)
     ).all()
     return [(lid, f"{code} {title} — {label}") for lid, code, title, label in rows]
+
+
+def action_choices(session: Session, establishment_id: int) -> list[tuple[str, str]]:
+    """Every ("programme|action", "Programme — Action (min–max pts)") an activity can count as."""
+    rows = session.execute(
+        select(Programme.code, Programme.title, ProgrammeAction)
+        .join(ProgrammeAction, ProgrammeAction.programme_id == Programme.id)
+        .where(Programme.establishment_id == establishment_id)
+        .order_by(Programme.code, ProgrammeAction.position, ProgrammeAction.id)
+    ).all()
+    out: list[tuple[str, str]] = []
+    for code, title, action in rows:
+        span = (
+            f"{action.min_points}"
+            if action.min_points == action.max_points
+            else (f"{action.min_points}–{action.max_points}")
+        )
+        out.append((f"{code}|{action.code}", f"{title} — {action.title} ({span} pts)"))
+    return out
 
 
 def learners(session: Session, activity_ids: list[int]) -> list[Learner]:
@@ -222,3 +243,34 @@ def validated(session: Session, learner_id: int) -> list[tuple[int, str]]:
         .order_by(Competency.position, Level.rank)
     ).all()
     return [(vid, f"{title} — {label}") for vid, title, label in rows]
+
+
+def roster_learners(session: Session, establishment_id: int, issuer: str, user_ids: list[str]) -> list[int]:
+    """The learners behind a course roster's LTI user ids (``lti:<issuer>`` identifiers)."""
+    if not issuer or not user_ids:
+        return []
+    return list(
+        session.scalars(
+            select(LearnerIdentifier.learner_id).where(
+                LearnerIdentifier.establishment_id == establishment_id,
+                LearnerIdentifier.system == f"lti:{issuer}",
+                LearnerIdentifier.value.in_(user_ids),
+            )
+        )
+    )
+
+
+def course_learner_ids(
+    session: Session, establishment_id: int, platform_id: int, context_id: str
+) -> list[int]:
+    """The course's learners: those with a completion in its activities, and its roster's students."""
+    from acquis.lti import courses
+
+    _, ref = course_ref(session, platform_id, context_id)
+    ids = [a.id for a in activities(session, establishment_id, ref)]
+    found = {p.id for p in learners(session, ids)}
+    platform = session.get(LtiPlatform, platform_id)
+    course = courses.get(session, platform_id, context_id)
+    if platform is not None and course is not None:
+        found.update(roster_learners(session, establishment_id, platform.issuer, course.roster))
+    return sorted(found)

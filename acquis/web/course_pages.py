@@ -12,13 +12,14 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from acquis.core import adapters, establishments, jury, tags
+from acquis.core import adapters, establishments, jury, points, tags
 from acquis.core.errors import AcquisError, InvalidInput
 from acquis.core.events import LearnerRef
-from acquis.core.models import Level, Validation, ValidationRule
+from acquis.core.models import Activity, Level, Validation, ValidationRule
 from acquis.core.snapshots import learner_ref
+from acquis.lti import courses, services
 from acquis.lti.session import COOKIE, LtiSession, lti_required
-from acquis.web import course_data, csrf
+from acquis.web import course_data, csrf, moodle_activities
 from acquis.web.context import runtime
 from acquis.web.messages import words
 
@@ -54,14 +55,27 @@ def teacher_page(slug: str, context_id: str, message: str | None = None, error: 
         ids = [a.id for a in acts]
         people = course_data.learners(session, ids)
         learner_ids = [p.id for p in people]
+        lti_course = courses.get(session, s.platform_id, context_id)
+        est = establishments.get(session, slug)
+        listed, moodle_error = moodle_activities.merged(
+            session,
+            est,
+            rt.settings.public_url,
+            acts,
+            lti_course.moodle_course_id if lti_course else courses.moodle_course_id({}, context_id),
+            wwwroot,
+        )
         return _render(
             "course/teacher.html",
             slug=slug,
             context_id=context_id,
             wwwroot=wwwroot,
-            activities=acts,
+            activities=listed,
+            moodle_error=moodle_error,
+            lti_course=lti_course,
             tags=course_data.tags_by_activity(session, ids),
             levels=course_data.level_choices(session, s.establishment_id),
+            actions=course_data.action_choices(session, s.establishment_id),
             pending=course_data.pending(session, s.establishment_id, learner_ids),
             progress=[(p, course_data.progress(session, s.establishment_id, p.id)) for p in people],
             message=message,
@@ -104,6 +118,45 @@ def add_tag(slug: str, context_id: str) -> str | BaseResponse:
     return redirect(url_for("lti.teacher_home", slug=slug, context_id=context_id, saved=1), code=303)
 
 
+@bp.post("/e/<slug>/lti/course/<context_id>/teacher/points")
+@lti_required("teacher")
+def add_points_tag(slug: str, context_id: str) -> str | BaseResponse:
+    """Count an activity of the course as an action of a points programme, for a number of points."""
+    csrf.check(COOKIE)
+    s = _lti()
+    rt = runtime()
+    try:
+        with rt.db.session() as session:
+            est = establishments.get(session, slug)
+            wwwroot, ref = course_data.course_ref(session, s.platform_id, context_id)
+            activity = request.form.get("activity", "").strip()
+            if not activity.startswith(f"{wwwroot}/mod/"):
+                raise InvalidInput(
+                    f"choose an activity of this Moodle site ({wwwroot}/mod/…)", field="activity"
+                )
+            chosen = request.form.get("action", "")
+            if chosen not in {value for value, _ in course_data.action_choices(session, est.id)}:
+                raise InvalidInput("choose an action of this establishment's programmes", field="action")
+            programme_code, action_code = chosen.split("|", 1)
+            raw = request.form.get("points", "").strip()
+            tag = points.tag_activity(
+                session,
+                est,
+                programme_code,
+                action_code,
+                activity,
+                _int(raw, "points") if raw else None,
+                created_by=s.user_name,
+            )
+            act = session.get(Activity, tag.activity_id)
+            if act is not None and act.course_ref is None:
+                act.course_ref = ref
+    except AcquisError as exc:
+        return teacher_page(slug, context_id, error=str(exc))
+    rt.notify()
+    return redirect(url_for("lti.teacher_home", slug=slug, context_id=context_id, saved=1), code=303)
+
+
 @bp.post("/e/<slug>/lti/course/<context_id>/teacher/validations/<int:validation_id>")
 @lti_required("teacher")
 def decide(slug: str, context_id: str, validation_id: int) -> str | BaseResponse:
@@ -138,6 +191,50 @@ def decide(slug: str, context_id: str, validation_id: int) -> str | BaseResponse
         return teacher_page(slug, context_id, error=str(exc))
     rt.notify()
     return redirect(url_for("lti.teacher_home", slug=slug, context_id=context_id, saved=1), code=303)
+
+
+@bp.post("/e/<slug>/lti/course/<context_id>/teacher/grades")
+@lti_required("teacher")
+def send_grades(slug: str, context_id: str) -> str:
+    """Post every learner's competency progress to the course's gradebook (AGS)."""
+    csrf.check(COOKIE)
+    s = _lti()
+    t = words(s.locale)
+    rt = runtime()
+    try:
+        report = services.send_grades(rt.db, s.establishment_id, s.platform_id, context_id)
+    except services.ServiceError as exc:
+        return teacher_page(slug, context_id, error=f"{t['grades_failed']} : {exc}")
+    message = t["grades_sent"].format(sent=report.sent, columns=report.columns, skipped=report.skipped)
+    if report.errors:
+        return teacher_page(
+            slug,
+            context_id,
+            message=message,
+            error=f"{t['grades_failed']} : " + " ; ".join(report.errors[:20]),
+        )
+    return teacher_page(slug, context_id, message=message)
+
+
+@bp.post("/e/<slug>/lti/course/<context_id>/teacher/roster")
+@lti_required("teacher")
+def sync_roster(slug: str, context_id: str) -> str:
+    """Read the course's participants (NRPS) now, whatever the time of the last sync."""
+    csrf.check(COOKIE)
+    s = _lti()
+    t = words(s.locale)
+    rt = runtime()
+    try:
+        report = services.sync_roster(rt.db, s.establishment_id, s.platform_id, context_id)
+    except services.ServiceError as exc:
+        return teacher_page(slug, context_id, error=f"{t['roster_failed']} : {exc}")
+    return teacher_page(
+        slug,
+        context_id,
+        message=t["roster_done"].format(
+            learners=report.learners, created=report.created, updated=report.updated
+        ),
+    )
 
 
 # ---- student -----------------------------------------------------------------------------------

@@ -72,6 +72,37 @@ MESSAGES: dict[str, Any] = {
     "no_export": _l("Europass export is not enabled for your establishment."),
     "unknown_learner": _l("No activity of yours has been received yet."),
     "saved": _l("Saved."),
+    "points_help": _l("Or count the activity as an action of a points programme."),
+    "points_action": _l("Programme action"),
+    "points_value": _l("Points (empty: the action's fixed value)"),
+    "points_tag": _l("Count for points"),
+    "services": _l("Moodle gradebook and participants"),
+    "send_grades": _l("Send the grades to the gradebook"),
+    "send_grades_help": _l(
+        "One column per competency, out of its number of levels: the rank of the highest level validated "
+        "in a row from the first (Novice = 1 … Expert = 5, nothing = 0)."
+    ),
+    "no_ags": _l(
+        "Moodle offered no grade service (AGS) in this course's launches: enable it in the tool's "
+        "configuration (Services)."
+    ),
+    "grades_sent": _l(
+        "Grades sent: {sent} in {columns} column(s); {skipped} student(s) without a Moodle identifier "
+        "skipped."
+    ),
+    "grades_failed": _l("Grades not sent"),
+    "sync_roster": _l("Synchronise the participants list"),
+    "no_nrps": _l(
+        "Moodle offered no participants service (NRPS) in this course's launches: enable it in the "
+        "tool's configuration (Services)."
+    ),
+    "roster_synced": _l("Participants list synchronised on"),
+    "roster_never": _l("The participants list has not been synchronised yet."),
+    "roster_failed": _l("Synchronising the participants list failed"),
+    "roster_done": _l("Participants: {learners} student(s); {created} added, {updated} updated."),
+    "moodle_error": _l(
+        "Moodle's list of activities could not be read; only the activities acquis already knows are listed"
+    ),
 }
 
 

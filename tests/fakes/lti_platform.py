@@ -21,10 +21,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, redirect, request
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
-from lti1p3platform.message_launch import MessageLaunchAbstract
+from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request, TRequest
+
+from tests.fakes.lti_services import Services, add_services
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 INSTRUCTOR = LIS + "membership#Instructor"
@@ -54,6 +56,9 @@ class Scenario:
     context_title: str = "Biologie cellulaire"
     locale: str | None = None
     extra_claims: dict[str, Any] = field(default_factory=dict)
+    services: bool = False  # offer AGS and NRPS in the launch, as Moodle does when enabled
+    deep_link: bool = False  # a deep linking request instead of a resource link launch
+    dl_data: dict[str, Any] = field(default_factory=lambda: {"opaque": "moodle-section-3"})
 
 
 class _Req(Request):
@@ -77,6 +82,10 @@ class FakePlatform:
         self.base_url = ""  # set once served
         self.tool_url = ""
         self.scenario = Scenario()
+        self.services = Services()
+        self.jwks_fetches = 0
+        self.lineitems_url: Any = None  # set by add_services: context id -> URL
+        self.members_url: Any = None
         self.app = self._make_app()
 
     # URLs the tool registers for this platform
@@ -104,6 +113,7 @@ class FakePlatform:
             .set_deployment_id(self.deployment_id)
             .set_oidc_login_url(self.tool_url + "/lti/login")
             .set_launch_url(self.tool_url + "/lti/launch")
+            .set_deeplink_launch_url(self.tool_url + "/lti/launch")
             .set_tool_key_set_url(self.tool_url + "/lti/jwks")
             .set_platform_public_key(self.public_pem)
             .set_platform_private_key(self.private_pem)
@@ -168,7 +178,7 @@ class FakePlatform:
             def get_redirect(self, url: str) -> Any:
                 return redirect(url)
 
-        class Launch(MessageLaunchAbstract):
+        class Launch(LTIAdvantageMessageLaunchAbstract):
             def prepare_launch(self, preflight_response: dict[str, Any]) -> None:
                 # What Moodle checks too: the tool may only ask to come back to its registered URL.
                 if preflight_response.get("redirect_uri") != fake.tool_url + "/lti/launch":
@@ -184,6 +194,18 @@ class FakePlatform:
                                 "locale": s.locale
                             }
                         }
+                    )
+                if s.services:
+                    self.set_ags(
+                        fake.lineitems_url(s.context_id) + "?type_id=1", allow_creating_lineitems=True
+                    )
+                    self.set_nrps(fake.members_url(s.context_id))
+                if s.deep_link:
+                    self.set_dl(
+                        fake.base_url + "/mod/lti/contentitem_return.php",
+                        title="acquis",
+                        accept_types={"ltiResourceLink"},
+                        extra_data=s.dl_data,
                     )
                 if s.extra_claims:
                     self.set_extra_claims(s.extra_claims)
@@ -211,8 +233,10 @@ class FakePlatform:
 
         @app.get("/mod/lti/certs.php")
         def certs() -> Any:
+            fake.jwks_fetches += 1
             return jsonify(keys=fake.registration().get_jwks())
 
+        add_services(app, fake, Conf)
         return app
 
 

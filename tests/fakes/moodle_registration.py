@@ -34,6 +34,15 @@ from tests.fakes.lti_platform import FakePlatform
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 
 
+GRANTABLE = (
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+)
+
+
 @dataclass
 class ToolType:
     type_id: int
@@ -148,7 +157,9 @@ class MoodleRegistration:
             "application_type": ["web"],
             "client_name": payload["client_name"],
             "logo_uri": "",
-            "scope": "",
+            # registration_to_config: the score scope enables grade sync, with lineitem also column
+            # management; the NRPS scope enables memberships. The answer names what was granted.
+            "scope": " ".join(s for s in str(payload.get("scope") or "").split() if s in GRANTABLE),
             TOOL_CONFIGURATION: {
                 "deployment_id": str(tool.type_id),
                 "target_link_uri": tool_conf["target_link_uri"],

@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.fakes.lti_platform import ADMIN, INSTRUCTOR, LEARNER, Browser
 
 if TYPE_CHECKING:
@@ -95,3 +97,20 @@ def test_unknown_role_is_refused_with_a_page(lti_env: LtiEnv, browser: Browser) 
 def test_learner_role_is_the_short_form_too(lti_env: LtiEnv, browser: Browser) -> None:
     lti_env.platform.scenario.roles = [LEARNER]
     assert browser.launch(lti_env.platform).status_code == 200
+
+
+def test_platform_key_set_is_cached_and_refetched_when_the_platform_rotates(
+    lti_env: LtiEnv, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acquis.lti import views
+    from tests.fakes.lti_platform import rsa_pair
+
+    monkeypatch.setattr(views.KEY_SETS, "refetch_after", 0.0)  # no need to wait out the rate limit
+    p = lti_env.platform
+    assert browser.launch(p).status_code == 200
+    assert Browser().launch(p).status_code == 200
+    assert p.jwks_fetches == 1  # the second launch used the cached key set
+
+    p.private_pem, p.public_pem = rsa_pair()  # the platform rotates its key: a kid not in the cache
+    assert Browser().launch(p).status_code == 200
+    assert p.jwks_fetches == 2

@@ -118,6 +118,13 @@ def test_moodle_registration_then_launch(reg_env: RegEnv) -> None:
     assert conf["target_link_uri"] == reg_env.tool_url + "/lti/launch"
     assert [m["type"] for m in conf["messages"]] == ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
     assert {"iss", "sub", "name", "email"} <= set(conf["claims"])
+    # Grade sync with column management, and the roster: the services acquis calls.
+    assert set(sent["scope"].split()) == {
+        "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+        "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+        "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+        "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+    }
 
     p = reg_env.platform
     assert reg_env.platforms() == [(p.base_url, tool.client_id, "lycee-a", "dynamic", [str(tool.type_id)])]

@@ -194,22 +194,37 @@ def test_state_cookie_blocked_offers_a_new_window_that_works(lti_env: LtiEnv, br
     assert "Mon espace" in landed.text
 
 
-def test_deep_linking_is_not_accepted_yet(lti_env: LtiEnv, browser: Browser) -> None:
-    settings = {
-        "deep_link_return_url": lti_env.platform.base_url + "/dl",
-        "accept_types": ["ltiResourceLink"],
-        "accept_presentation_document_targets": ["iframe"],
-    }
-    response = _tampered_launch(
-        lti_env,
-        browser,
-        **{
-            CLAIM + "message_type": "LtiDeepLinkingRequest",
-            "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": settings,
+def _deep_linking_claims(env: LtiEnv, accept_types: list[str], return_url: str = "") -> dict[str, Any]:
+    return {
+        CLAIM + "message_type": "LtiDeepLinkingRequest",
+        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": {
+            "deep_link_return_url": return_url or env.platform.base_url + "/dl",
+            "accept_types": accept_types,
+            "accept_presentation_document_targets": ["iframe"],
         },
-    )
-    _refused(response, "message_type")
-    assert "LtiDeepLinkingRequest" in response.text
+    }
+
+
+def test_students_cannot_deep_link(lti_env: LtiEnv, browser: Browser) -> None:
+    response = _tampered_launch(lti_env, browser, **_deep_linking_claims(lti_env, ["ltiResourceLink"]))
+    _refused(response, "role", 403)
+    assert "deep linking" in response.text
+
+
+def test_deep_linking_that_cannot_take_a_resource_link_is_refused(lti_env: LtiEnv, browser: Browser) -> None:
+    lti_env.platform.scenario.roles = [INSTRUCTOR]
+    response = _tampered_launch(lti_env, browser, **_deep_linking_claims(lti_env, ["file", "html"]))
+    _refused(response, "invalid_launch")
+    assert "resource link" in response.text
+
+
+def test_deep_linking_return_url_must_be_a_web_address(lti_env: LtiEnv, browser: Browser) -> None:
+    """The picker's form posts there: a javascript: URL would run in acquis' page."""
+    lti_env.platform.scenario.roles = [INSTRUCTOR]
+    claims = _deep_linking_claims(lti_env, ["ltiResourceLink"], return_url="javascript:alert(1)")
+    response = _tampered_launch(lti_env, browser, **claims)
+    _refused(response, "claims")
+    assert "deep_link_return_url" in response.text
 
 
 def test_unknown_message_type(lti_env: LtiEnv, browser: Browser) -> None:

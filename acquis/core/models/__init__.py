@@ -7,6 +7,7 @@ from acquis.core.models.base import Base, utcnow
 from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, CertificationResult, CompetencyRating
 from acquis.core.models.frameworks import DEFAULT_SCALE, Block, Competency, Framework, Level
 from acquis.core.models.learners import ErasedIdentifier, Learner, LearnerIdentifier
+from acquis.core.models.lti_courses import LtiCourse
 from acquis.core.models.lti_keys import LTI_KEY_STATUSES, LtiLaunchData, LtiToolKey
 from acquis.core.models.outbox import OutboxMessage
 from acquis.core.models.partners import ATTESTATION_STATUSES, Attestation, Partner, partner_competency
@@ -70,6 +71,7 @@ __all__ = [
     "Learner",
     "LearnerIdentifier",
     "Level",
+    "LtiCourse",
     "LtiDeployment",
     "LtiLaunchData",
     "LtiPlatform",
