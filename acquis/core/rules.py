@@ -130,6 +130,9 @@ class Engine:
         for learner_id, comp_id in pairs:
             for comp in (comp_id, *self.cat.children.get(comp_id, ())):
                 groups.setdefault(comp, set()).add(learner_id)
+        # The reads below go to the connection (plain rows, no ORM loading): flush first what
+        # the session holds, as its autoflush would have before a query.
+        self.session.flush()
         latest = self._latest_completions(groups)
         existing = self._load_validations(groups)
         attestations = self._attestations(groups) if self.cat.has_partners else {}
@@ -163,7 +166,7 @@ class Engine:
         for chunk in range(0, len(conditions), 50):
             # The latest statement wins; equal timestamps are ordered by content, not by
             # arrival. Ordering in SQL keeps timestamps out of Python: the last row wins.
-            rows = self.session.execute(
+            rows = self.session.connection().execute(
                 select(
                     Completion.learner_id,
                     Completion.activity_id,
@@ -190,7 +193,7 @@ class Engine:
             for learners, comps in by_comp.items()
         ]
         for chunk in range(0, len(conditions), 50):
-            for row in self.session.execute(
+            for row in self.session.connection().execute(
                 select(
                     Validation.id,
                     Validation.learner_id,
@@ -228,7 +231,7 @@ class Engine:
             for comp_id, learners in groups.items()
         ]
         for chunk in range(0, len(conditions), 50):
-            for learner_id, level_id, attestation_id in self.session.execute(
+            for learner_id, level_id, attestation_id in self.session.connection().execute(
                 select(Attestation.learner_id, Attestation.level_id, Attestation.id)
                 .where(Attestation.status == "accepted", or_(*conditions[chunk : chunk + 50]))
                 .order_by(Attestation.id)
@@ -280,6 +283,10 @@ class Engine:
         prev_ok = True
         for rank, level_id in self.cat.levels_by_comp.get(comp_id, []):
             v = existing.get((learner_id, level_id))
+            if not prev_ok and (v is None or v.status not in LIVE):
+                # Above a level not validated, only a live validation can move (to revoked):
+                # nothing to decide here, and no evidence to look for. prev_ok stays False.
+                continue
             found = self._rule_evidence(learner_id, level_id, latest)
             rule_id: int | None = None
             evidence: list[str] = []
