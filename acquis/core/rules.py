@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Executable, and_, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from acquis.core import outbox
@@ -32,7 +32,7 @@ from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
 from acquis.core.models import Attestation, Award, Completion, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import bulk_insert, bulk_update, table
+from acquis.core.sql import bulk_insert, bulk_update, learners_lateral, table
 
 V = table(Validation)
 LIVE = frozenset({"pending_approval", "validated"})
@@ -108,6 +108,7 @@ class Engine:
         self.establishment_id = establishment_id
         self.cat = catalogue or Catalogue.load(session, establishment_id)
         self.enabled = enabled if enabled is not None else enabled_names(session, establishment_id)
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
 
     # ---- entry points -------------------------------------------------------------------
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
@@ -158,26 +159,46 @@ class Engine:
                 by_activities.setdefault(activities, set()).update(learners)
         if not by_activities:
             return {}
+        columns = (
+            Completion.learner_id,
+            Completion.activity_id,
+            Completion.id,
+            Completion.state,
+            Completion.grade,
+        )
+        # The latest statement wins; equal timestamps are ordered by content, not by arrival.
+        # Ordering in SQL keeps timestamps out of Python: the last row wins.
+        order = (Completion.occurred_at, Completion.content_hash)
+        latest: dict[tuple[int, int], LatestCompletion] = {}
+        if self.postgresql:
+            # One branch per set of activities: a (learner, activity) met in two sets gets the
+            # same rows from both, and the global order keeps them in order.
+            both = union_all(
+                *(
+                    learners_lateral(
+                        (*columns, *order),
+                        Completion.learner_id,
+                        learners,
+                        Completion.activity_id.in_(activities),
+                    )
+                    for activities, learners in by_activities.items()
+                )
+            ).subquery()
+            stmt = select(*(both.c[c.key] for c in columns)).order_by(*(both.c[o.key] for o in order))
+            for r in self.session.connection().execute(stmt):
+                latest[(r[0], r[1])] = LatestCompletion(r[2], r[3], r[4])
+            return latest
         conditions = [
             and_(Completion.learner_id.in_(learners), Completion.activity_id.in_(activities))
             for activities, learners in by_activities.items()
         ]
-        latest: dict[tuple[int, int], LatestCompletion] = {}
         for chunk in range(0, len(conditions), 50):
-            # The latest statement wins; equal timestamps are ordered by content, not by
-            # arrival. Ordering in SQL keeps timestamps out of Python: the last row wins.
             rows = self.session.connection().execute(
-                select(
-                    Completion.learner_id,
-                    Completion.activity_id,
-                    Completion.id,
-                    Completion.state,
-                    Completion.grade,
-                )
+                select(*columns)
                 # No establishment term: learner ids are already the establishment's, and that
                 # term would lead SQLite to scan the establishment's completions by its index.
                 .where(or_(*conditions[chunk : chunk + 50]))
-                .order_by(Completion.occurred_at, Completion.content_hash)
+                .order_by(*order)
             )
             for r in rows:
                 latest[(r[0], r[1])] = LatestCompletion(r[2], r[3], r[4])
@@ -188,26 +209,42 @@ class Engine:
         by_comp: dict[frozenset[int], set[int]] = {}
         for comp_id, learners in groups.items():
             by_comp.setdefault(frozenset(learners), set()).add(comp_id)
-        conditions = [
-            and_(Validation.learner_id.in_(learners), Validation.competency_id.in_(comps))
-            for learners, comps in by_comp.items()
-        ]
-        for chunk in range(0, len(conditions), 50):
-            for row in self.session.connection().execute(
-                select(
-                    Validation.id,
-                    Validation.learner_id,
-                    Validation.competency_id,
-                    Validation.level_id,
-                    Validation.status,
-                    Validation.method,
-                    Validation.rule_id,
-                    Validation.evidence,
-                    Validation.version,
-                    Validation.decision,
-                    Validation.reason,
-                ).where(or_(*conditions[chunk : chunk + 50]))
-            ):
+        columns = (
+            Validation.id,
+            Validation.learner_id,
+            Validation.competency_id,
+            Validation.level_id,
+            Validation.status,
+            Validation.method,
+            Validation.rule_id,
+            Validation.evidence,
+            Validation.version,
+            Validation.decision,
+            Validation.reason,
+        )
+        statements: list[Executable]
+        if self.postgresql:
+            statements = [
+                union_all(
+                    *(
+                        learners_lateral(
+                            columns, Validation.learner_id, learners, Validation.competency_id.in_(comps)
+                        )
+                        for learners, comps in by_comp.items()
+                    )
+                )
+            ]
+        else:
+            conditions = [
+                and_(Validation.learner_id.in_(learners), Validation.competency_id.in_(comps))
+                for learners, comps in by_comp.items()
+            ]
+            statements = [
+                select(*columns).where(or_(*conditions[chunk : chunk + 50]))
+                for chunk in range(0, len(conditions), 50)
+            ]
+        for stmt in statements:
+            for row in self.session.connection().execute(stmt):
                 existing[(row.learner_id, row.level_id)] = VRec(
                     id=row.id,
                     learner_id=row.learner_id,
