@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Integer, Select, Table, bindparam, func, literal, select, text, true
@@ -85,7 +86,15 @@ def _processed_columns(session: Session, tbl: Table, rows: Sequence[dict[str, An
         values = [r[name] for r in rows]
         # dialect_impl: the backend's own variant of the type (SQLite's DATETIME text format).
         process = tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append([process(v) for v in values] if process is not None else values)
+        if process is None:
+            columns.append(values)
+        elif isinstance(values[0], datetime):
+            # A batch's rows share their timestamps (received_at, created_at): format each once.
+            # Equal aware datetimes are the same instant, so they convert to the same value.
+            done: dict[Any, Any] = {}
+            columns.append([done[v] if v in done else done.setdefault(v, process(v)) for v in values])
+        else:
+            columns.append([process(v) for v in values])
     return columns
 
 

@@ -39,10 +39,16 @@ def test_bulk_insert_stores_what_sqlalchemy_insert_stores(db: Database) -> None:
     with db.session() as s:
         est, _ = establishments.create(s, "bulk", "Bulk")
         s.flush()
-        bulk_insert(s, table(OutboxMessage), [_row(est.id, "a", WHOLE_SECOND, None)])
-        bulk_insert(s, table(OutboxMessage), [_row(est.id, "b", WITH_MICROS, "obf")])
-        s.execute(table(OutboxMessage).insert(), [_row(est.id, "c", WHOLE_SECOND, None)])
-        s.execute(table(OutboxMessage).insert(), [_row(est.id, "d", WITH_MICROS, "obf")])
+        # Several rows per statement, sharing some timestamps and not others.
+        bulk_insert(
+            s,
+            table(OutboxMessage),
+            [_row(est.id, "a", WHOLE_SECOND, None), _row(est.id, "b", WITH_MICROS, "obf")],
+        )
+        s.execute(
+            table(OutboxMessage).insert(),
+            [_row(est.id, "c", WHOLE_SECOND, None), _row(est.id, "d", WITH_MICROS, "obf")],
+        )
     with db.session() as s:
         raw = {
             key: (available, payload, plugin)
