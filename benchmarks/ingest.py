@@ -1,7 +1,7 @@
 """Ingest throughput: the whole pipeline against raw parse + bulk insert of the same statements.
 
     python benchmarks/ingest.py [--events 200000] [--learners 10000] [--activities 200]
-                                [--batch 1000] [--database-url postgresql://…]
+                                [--batch 1000] [--workers 1] [--database-url postgresql://…]
 
 Synthesises statements shaped like Moodle's logstore_xapi output (8% failed attempts, 4%
 "uncompleted"), tags 200 activities to a 16-competency, 5-level framework, then measures in the
@@ -10,17 +10,24 @@ same run and on the same kind of database:
       the raw statements;
   (b) pipeline: parse/validate → store once (dedupe) → rules → validations → awards queued.
 The last line printed is JSON: {"events", "pipeline_events_per_s", "ceiling_events_per_s", "ratio", …}.
+
+``--workers N`` runs both measurements in N processes over disjoint sets of learners (statements
+split by learner, then batched), as N web workers receiving from N senders would: the ceiling
+gets the same processes and the same request bodies as the pipeline, so the ratio stays fair.
+Each figure is timed from the moment all N processes are ready to the moment the last ends.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,20 +114,27 @@ def bodies(statements: list[dict[str, Any]], batch: int) -> list[bytes]:
     return [json.dumps(statements[i : i + batch]).encode() for i in range(0, len(statements), batch)]
 
 
-def ceiling(engine: Engine, payloads: list[bytes]) -> float:
-    meta = MetaData()
-    raw = Table(
-        "bench_raw_statement",
-        meta,
-        Column("id", Integer, primary_key=True),
-        Column("actor", String(255)),
-        Column("verb", String(255)),
-        Column("object", String(1024)),
-        Column("body", Text),
-    )
-    meta.drop_all(engine)
-    meta.create_all(engine)
-    started = time.perf_counter()
+def split_by_learner(statements: list[dict[str, Any]], workers: int) -> list[list[dict[str, Any]]]:
+    """Disjoint sets of learners, one per worker, each keeping the statements' order."""
+    parts: list[list[dict[str, Any]]] = [[] for _ in range(workers)]
+    for stmt in statements:
+        parts[int(stmt["actor"]["account"]["name"]) % workers].append(stmt)
+    return parts
+
+
+RAW = MetaData()
+RAW_STATEMENT = Table(
+    "bench_raw_statement",
+    RAW,
+    Column("id", Integer, primary_key=True),
+    Column("actor", String(255)),
+    Column("verb", String(255)),
+    Column("object", String(1024)),
+    Column("body", Text),
+)
+
+
+def ceiling_run(engine: Engine, payloads: list[bytes]) -> None:
     for body in payloads:
         statements = orjson.loads(body)
         rows = [
@@ -133,9 +147,54 @@ def ceiling(engine: Engine, payloads: list[bytes]) -> float:
             for s in statements
         ]
         with engine.begin() as conn:
-            conn.execute(raw.insert(), rows)
+            conn.execute(RAW_STATEMENT.insert(), rows)
+
+
+def _ceiling_worker(url: str, payloads: list[bytes], ready: Any) -> None:
+    engine = create_engine(url) if not url.startswith("sqlite") else Database(_settings(url)).engine
+    ready.wait()
+    ceiling_run(engine, payloads)
+    engine.dispose()
+
+
+def _settings(url: str) -> Settings:
+    instance = (
+        Path(url.removeprefix("sqlite:///")).parent
+        if url.startswith("sqlite")
+        else Path(tempfile.gettempdir())
+    )
+    return Settings.from_env({"ACQUIS_INSTANCE_PATH": str(instance), "ACQUIS_DATABASE_URL": url})
+
+
+def timed(workers: Sequence[tuple[Callable[..., None], tuple[Any, ...]]]) -> float:
+    """Seconds from the moment every worker process is ready until the last one is done."""
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Barrier(len(workers) + 1)
+    procs = [ctx.Process(target=fn, args=(*args, ready)) for fn, args in workers]
+    for p in procs:
+        p.start()
+    ready.wait()
+    started = time.perf_counter()
+    for p in procs:
+        p.join()
     elapsed = time.perf_counter() - started
-    meta.drop_all(engine)
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise SystemExit(f"a worker failed (exit codes {failed})")
+    return elapsed
+
+
+def ceiling(engine: Engine, url: str, payload_sets: list[list[bytes]]) -> float:
+    RAW.drop_all(engine)
+    RAW.create_all(engine)
+    if len(payload_sets) == 1:
+        started = time.perf_counter()
+        ceiling_run(engine, payload_sets[0])
+        elapsed = time.perf_counter() - started
+    else:
+        engine.dispose()  # no connection crosses the fork
+        elapsed = timed([(_ceiling_worker, (url, payloads)) for payloads in payload_sets])
+    RAW.drop_all(engine)
     return elapsed
 
 
@@ -157,16 +216,33 @@ def setup_tenant(db: Database, host: PluginHost, activities: int) -> int:
         return est.id
 
 
-def pipeline(db: Database, host: PluginHost, establishment_id: int, payloads: list[bytes]) -> float:
+def pipeline_run(db: Database, host: PluginHost, establishment_id: int, payloads: list[bytes]) -> None:
     with db.session() as s:
         catalogue = Catalogue.load(s, establishment_id)
-    started = time.perf_counter()
     for body in payloads:
         now = datetime.now(UTC)
         facts = [f for f in parse_batch(orjson.loads(body), now) if f is not None]
         with db.session() as s:
             ingest(s, host, establishment_id, facts, catalogue)
-    return time.perf_counter() - started
+
+
+def _pipeline_worker(url: str, establishment_id: int, payloads: list[bytes], ready: Any) -> None:
+    db = Database(_settings(url))
+    host = PluginHost()
+    ready.wait()
+    pipeline_run(db, host, establishment_id, payloads)
+    db.dispose()
+
+
+def pipeline(
+    db: Database, host: PluginHost, establishment_id: int, url: str, payload_sets: list[list[bytes]]
+) -> float:
+    if len(payload_sets) == 1:
+        started = time.perf_counter()
+        pipeline_run(db, host, establishment_id, payload_sets[0])
+        return time.perf_counter() - started
+    db.engine.dispose()  # no connection crosses the fork
+    return timed([(_pipeline_worker, (url, establishment_id, payloads)) for payloads in payload_sets])
 
 
 def main() -> int:
@@ -175,6 +251,7 @@ def main() -> int:
     ap.add_argument("--learners", type=int, default=10_000)
     ap.add_argument("--activities", type=int, default=200)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=1, help="processes, over disjoint sets of learners")
     ap.add_argument("--database-url", help="PostgreSQL URL; default: a SQLite file in a temp folder")
     args = ap.parse_args()
 
@@ -192,12 +269,15 @@ def main() -> int:
     est_id = setup_tenant(db, host, args.activities)
 
     print(f"synthesising {args.events} statements ({args.learners} learners, {args.activities} activities)…")
-    payloads = bodies(synthesise(args.events, args.learners, args.activities), args.batch)
+    statements = synthesise(args.events, args.learners, args.activities)
+    payload_sets = [bodies(part, args.batch) for part in split_by_learner(statements, args.workers)]
+    del statements
     backend = db.engine.dialect.name
-    ceiling_s = ceiling(create_engine(url) if not settings.is_sqlite else db.engine, payloads)
-    print(f"ceiling  ({backend}): {args.events / ceiling_s:,.0f} events/s ({ceiling_s:.1f} s)")
-    pipeline_s = pipeline(db, host, est_id, payloads)
-    print(f"pipeline ({backend}): {args.events / pipeline_s:,.0f} events/s ({pipeline_s:.1f} s)")
+    workers = f", {args.workers} processes" if args.workers > 1 else ""
+    ceiling_s = ceiling(create_engine(url) if not settings.is_sqlite else db.engine, url, payload_sets)
+    print(f"ceiling  ({backend}{workers}): {args.events / ceiling_s:,.0f} events/s ({ceiling_s:.1f} s)")
+    pipeline_s = pipeline(db, host, est_id, url, payload_sets)
+    print(f"pipeline ({backend}{workers}): {args.events / pipeline_s:,.0f} events/s ({pipeline_s:.1f} s)")
     with db.session() as s:
         counts = {
             name: int(s.scalar(select(func.count()).select_from(model)) or 0)
@@ -212,6 +292,7 @@ def main() -> int:
     result = {
         "events": args.events,
         "backend": backend,
+        "workers": args.workers,
         "pipeline_events_per_s": round(args.events / pipeline_s),
         "ceiling_events_per_s": round(args.events / ceiling_s),
         "ratio": round(ceiling_s / pipeline_s, 3),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from acquis.core import outbox
@@ -32,7 +32,7 @@ from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
 from acquis.core.models import Attestation, Award, Completion, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import bulk_insert, bulk_update, table
+from acquis.core.sql import bulk_insert, bulk_update, learners_lateral, table
 
 V = table(Validation)
 LIVE = frozenset({"pending_approval", "validated"})
@@ -108,6 +108,7 @@ class Engine:
         self.establishment_id = establishment_id
         self.cat = catalogue or Catalogue.load(session, establishment_id)
         self.enabled = enabled if enabled is not None else enabled_names(session, establishment_id)
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
 
     # ---- entry points -------------------------------------------------------------------
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
@@ -130,6 +131,9 @@ class Engine:
         for learner_id, comp_id in pairs:
             for comp in (comp_id, *self.cat.children.get(comp_id, ())):
                 groups.setdefault(comp, set()).add(learner_id)
+        # The reads below go to the connection (plain rows, no ORM loading): flush first what
+        # the session holds, as its autoflush would have before a query.
+        self.session.flush()
         latest = self._latest_completions(groups)
         existing = self._load_validations(groups)
         attestations = self._attestations(groups) if self.cat.has_partners else {}
@@ -155,26 +159,46 @@ class Engine:
                 by_activities.setdefault(activities, set()).update(learners)
         if not by_activities:
             return {}
+        columns = (
+            Completion.learner_id,
+            Completion.activity_id,
+            Completion.id,
+            Completion.state,
+            Completion.grade,
+        )
+        # The latest statement wins; equal timestamps are ordered by content, not by arrival.
+        # Ordering in SQL keeps timestamps out of Python: the last row wins.
+        order = (Completion.occurred_at, Completion.content_hash)
+        latest: dict[tuple[int, int], LatestCompletion] = {}
+        if self.postgresql:
+            # One branch per set of activities: a (learner, activity) met in two sets gets the
+            # same rows from both, and the global order keeps them in order.
+            both = union_all(
+                *(
+                    learners_lateral(
+                        (*columns, *order),
+                        Completion.learner_id,
+                        learners,
+                        Completion.activity_id.in_(activities),
+                    )
+                    for activities, learners in by_activities.items()
+                )
+            ).subquery()
+            stmt = select(*(both.c[c.key] for c in columns)).order_by(*(both.c[o.key] for o in order))
+            for r in self.session.connection().execute(stmt):
+                latest[(r[0], r[1])] = LatestCompletion(r[2], r[3], r[4])
+            return latest
         conditions = [
             and_(Completion.learner_id.in_(learners), Completion.activity_id.in_(activities))
             for activities, learners in by_activities.items()
         ]
-        latest: dict[tuple[int, int], LatestCompletion] = {}
         for chunk in range(0, len(conditions), 50):
-            # The latest statement wins; equal timestamps are ordered by content, not by
-            # arrival. Ordering in SQL keeps timestamps out of Python: the last row wins.
-            rows = self.session.execute(
-                select(
-                    Completion.learner_id,
-                    Completion.activity_id,
-                    Completion.id,
-                    Completion.state,
-                    Completion.grade,
-                )
+            rows = self.session.connection().execute(
+                select(*columns)
                 # No establishment term: learner ids are already the establishment's, and that
                 # term would lead SQLite to scan the establishment's completions by its index.
                 .where(or_(*conditions[chunk : chunk + 50]))
-                .order_by(Completion.occurred_at, Completion.content_hash)
+                .order_by(*order)
             )
             for r in rows:
                 latest[(r[0], r[1])] = LatestCompletion(r[2], r[3], r[4])
@@ -185,26 +209,32 @@ class Engine:
         by_comp: dict[frozenset[int], set[int]] = {}
         for comp_id, learners in groups.items():
             by_comp.setdefault(frozenset(learners), set()).add(comp_id)
+        columns = (
+            Validation.id,
+            Validation.learner_id,
+            Validation.competency_id,
+            Validation.level_id,
+            Validation.status,
+            Validation.method,
+            Validation.rule_id,
+            Validation.evidence,
+            Validation.version,
+            Validation.decision,
+            Validation.reason,
+        )
+        # A plain OR on both backends: the validations of a batch's learners are few, and
+        # measured up to 100,000 events (20,000 validations) PostgreSQL's scan of them was
+        # cheaper than the LATERAL form used for completions.
         conditions = [
             and_(Validation.learner_id.in_(learners), Validation.competency_id.in_(comps))
             for learners, comps in by_comp.items()
         ]
-        for chunk in range(0, len(conditions), 50):
-            for row in self.session.execute(
-                select(
-                    Validation.id,
-                    Validation.learner_id,
-                    Validation.competency_id,
-                    Validation.level_id,
-                    Validation.status,
-                    Validation.method,
-                    Validation.rule_id,
-                    Validation.evidence,
-                    Validation.version,
-                    Validation.decision,
-                    Validation.reason,
-                ).where(or_(*conditions[chunk : chunk + 50]))
-            ):
+        statements = [
+            select(*columns).where(or_(*conditions[chunk : chunk + 50]))
+            for chunk in range(0, len(conditions), 50)
+        ]
+        for stmt in statements:
+            for row in self.session.connection().execute(stmt):
                 existing[(row.learner_id, row.level_id)] = VRec(
                     id=row.id,
                     learner_id=row.learner_id,
@@ -228,7 +258,7 @@ class Engine:
             for comp_id, learners in groups.items()
         ]
         for chunk in range(0, len(conditions), 50):
-            for learner_id, level_id, attestation_id in self.session.execute(
+            for learner_id, level_id, attestation_id in self.session.connection().execute(
                 select(Attestation.learner_id, Attestation.level_id, Attestation.id)
                 .where(Attestation.status == "accepted", or_(*conditions[chunk : chunk + 50]))
                 .order_by(Attestation.id)
@@ -280,6 +310,10 @@ class Engine:
         prev_ok = True
         for rank, level_id in self.cat.levels_by_comp.get(comp_id, []):
             v = existing.get((learner_id, level_id))
+            if not prev_ok and (v is None or v.status not in LIVE):
+                # Above a level not validated, only a live validation can move (to revoked):
+                # nothing to decide here, and no evidence to look for. prev_ok stays False.
+                continue
             found = self._rule_evidence(learner_id, level_id, latest)
             rule_id: int | None = None
             evidence: list[str] = []

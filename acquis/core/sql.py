@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, text
+from sqlalchemy import Integer, Select, Table, bindparam, func, literal, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 LOCK_NAMESPACE = 0x61637175  # "acqu": the first key of acquis' advisory locks
+# SQLite's default limit on bound parameters per statement since 3.32 (2020).
+_SQLITE_MAX_VARIABLES = 32766
 
 
 def table(model: type[Any]) -> Table:
@@ -69,6 +73,65 @@ def _pg_arrays(
     return names, casts, params
 
 
+def _python_defaults_missing(tbl: Table, row: dict[str, Any]) -> bool:
+    """Whether SQLAlchemy would fill a column of ``tbl`` that ``row`` leaves out (``default=``)."""
+    return any(c.default is not None and c.name not in row for c in tbl.c if not c.primary_key)
+
+
+def _processed_columns(session: Session, tbl: Table, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """One list of DBAPI values per column of ``rows``, through each column type's bind processor."""
+    dialect = session.get_bind().dialect
+    columns: list[list[Any]] = []
+    for name in rows[0]:
+        values = [r[name] for r in rows]
+        # dialect_impl: the backend's own variant of the type (SQLite's DATETIME text format).
+        process = tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is None:
+            columns.append(values)
+        elif isinstance(values[0], datetime):
+            # A batch's rows share their timestamps (received_at, created_at): format each once.
+            # Equal aware datetimes are the same instant, so they convert to the same value.
+            done: dict[Any, Any] = {}
+            columns.append([done[v] if v in done else done.setdefault(v, process(v)) for v in values])
+        else:
+            columns.append([process(v) for v in values])
+    return columns
+
+
+def _sqlite_bulk_insert(
+    session: Session,
+    tbl: Table,
+    rows: Sequence[dict[str, Any]],
+    returning: Sequence[str],
+    ignore_conflicts: bool,
+) -> list[Any]:
+    """``bulk_insert`` on SQLite, straight to the driver with values converted once per column.
+
+    SQLAlchemy's executemany builds a parameter dictionary per row, which cost more than the
+    insert itself on ingest's batches. The same bind processors run here (so stored values are
+    identical), and with RETURNING the rows go in as multi-row VALUES statements.
+    """
+    names = list(rows[0])
+    preparer = session.get_bind().dialect.identifier_preparer
+    target = preparer.format_table(tbl)
+    values = list(zip(*_processed_columns(session, tbl, rows), strict=True))
+    head = f"INSERT INTO {target} ({', '.join(preparer.quote(n) for n in names)}) VALUES "  # noqa: S608
+    one = "(" + ", ".join("?" * len(names)) + ")"
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    conn = session.connection()
+    if not returning:
+        conn.exec_driver_sql(head + one + tail, values)
+        return []
+    tail += f" RETURNING {', '.join(preparer.quote(c) for c in returning)}"
+    per_statement = max(1, _SQLITE_MAX_VARIABLES // len(names))
+    out: list[Any] = []
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        sql = head + ", ".join([one] * len(chunk)) + tail
+        out.extend(conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row)).all())
+    return out
+
+
 def bulk_insert(
     session: Session,
     tbl: Table,
@@ -85,6 +148,8 @@ def bulk_insert(
     """
     if not rows:
         return []
+    if session.get_bind().dialect.name == "sqlite" and not _python_defaults_missing(tbl, rows[0]):
+        return _sqlite_bulk_insert(session, tbl, rows, returning, ignore_conflicts)
     if session.get_bind().dialect.name != "postgresql":
         stmt = insert_ignore(session, tbl) if ignore_conflicts else tbl.insert()
         if returning:
@@ -125,3 +190,30 @@ def bulk_update(session: Session, tbl: Table, rows: Sequence[dict[str, Any]], ke
         f"FROM unnest({', '.join(casts)}) AS s({', '.join(names)}) WHERE t.{quoted_key} = s.{quoted_key}"
     )
     session.execute(text(sql), params)
+
+
+def learners_lateral(
+    columns: Sequence[Any], learner_column: Any, learner_ids: Iterable[int], *where: ColumnElement[bool]
+) -> Select[Any]:
+    """PostgreSQL: ``columns`` of the rows of ``learner_ids`` matching ``where``, per learner.
+
+    A LATERAL join over the learner ids, so each learner is one probe of the index that starts
+    with ``learner_column``. The plain ``learner IN (…) AND activity IN (…)`` is estimated as one
+    index descent per pair of values, so the planner scans the whole table instead (ingest's
+    reads then grow with the table); the LATERAL form, kept from being flattened, cannot be
+    planned that way. Rows keep the names of ``columns``; several such selects can be joined
+    with UNION ALL into one round trip.
+    """
+    ids = literal(sorted(learner_ids), postgresql.ARRAY(Integer))
+    learners = func.unnest(ids).table_valued("id").render_derived(name="p")
+    inner = (
+        select(*(c.label(f"c{i}") for i, c in enumerate(columns)))
+        .where(learner_column == learners.c.id, *where)
+        .offset(0)  # a fence: without it the subquery is pulled up and joined by hash again
+        .lateral("r")
+    )
+    return (
+        select(*(inner.c[f"c{i}"].label(c.key) for i, c in enumerate(columns) if c.key is not None))
+        .select_from(learners)
+        .join(inner, true())
+    )

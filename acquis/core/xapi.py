@@ -38,6 +38,7 @@ MAX_BATCH = 1000
 _IDENTIFIER_MAX = 255
 _ACTIVITY_TYPE_MAX = 255
 _COURSE_REF_MAX = 1024
+_LRS_KEYS = ("id", "stored", "authority", "version")  # what an LRS may add: not hashed
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
 
 
 def _str(value: Any, where: str, max_len: int = 1024) -> str:
-    if not isinstance(value, str) or not value.strip():
+    # "not value or value.isspace()" is "not value.strip()" without building a copy.
+    if not isinstance(value, str) or not value or value.isspace():
         raise InvalidInput("must be a non-empty string", field=where)
     if len(value) > max_len:
         raise InvalidInput(f"longer than {max_len} characters", field=where)
@@ -199,7 +201,9 @@ def _surrogate_path(value: Any, where: str) -> str | None:
 
 def content_hash(statement: dict[str, Any]) -> str:
     """A hash of what the statement says, ignoring what an LRS adds (id, stored, authority)."""
-    core = {k: v for k, v in statement.items() if k not in ("id", "stored", "authority", "version")}
+    core = statement
+    if "id" in core or "stored" in core or "authority" in core or "version" in core:
+        core = {k: v for k, v in statement.items() if k not in _LRS_KEYS}
     try:
         canonical = orjson.dumps(core, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # integers beyond 64 bits: the slower encoder copes with them
@@ -276,7 +280,10 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
             if isinstance(parent_type, str) and parent_type in COURSE_TYPES:
                 ref = parent.get("id")
                 course_ref = ref if isinstance(ref, str) and len(ref) <= _COURSE_REF_MAX else None
-    statement_id = source_id or str(uuid.UUID(digest[:32]))
+    # str(uuid.UUID(digest[:32])), spelt out: the digest is already lowercase hex.
+    statement_id = source_id or (
+        f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+    )
     return CompletionFact(
         statement_id=statement_id,
         source_id=source_id,

@@ -1,0 +1,94 @@
+"""``sql.bulk_insert`` stores exactly what SQLAlchemy's own INSERT stores, on both backends.
+
+On SQLite it bypasses SQLAlchemy's executemany for speed; these tests pin the values it writes
+(text dates in SQLite's format, JSON, NULLs) and its RETURNING across several statements.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from acquis.core import establishments, sql
+from acquis.core.db import Database
+from acquis.core.models import OutboxMessage
+from acquis.core.sql import bulk_insert, table
+
+WHOLE_SECOND = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
+WITH_MICROS = datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+def _row(est_id: int, key: str, when: datetime, plugin: str | None) -> dict[str, object]:
+    return {
+        "establishment_id": est_id,
+        "topic": "emit_badge",
+        "plugin": plugin,
+        "payload": {"award_id": 1, "note": "é"},
+        "dedupe_key": key,
+        "status": "pending",
+        "attempts": 0,
+        "outcome_unknown": False,
+        "available_at": when,
+        "created_at": when,
+    }
+
+
+def test_bulk_insert_stores_what_sqlalchemy_insert_stores(db: Database) -> None:
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+        s.flush()
+        # Several rows per statement, sharing some timestamps and not others.
+        bulk_insert(
+            s,
+            table(OutboxMessage),
+            [_row(est.id, "a", WHOLE_SECOND, None), _row(est.id, "b", WITH_MICROS, "obf")],
+        )
+        s.execute(
+            table(OutboxMessage).insert(),
+            [_row(est.id, "c", WHOLE_SECOND, None), _row(est.id, "d", WITH_MICROS, "obf")],
+        )
+    with db.session() as s:
+        raw = {
+            key: (available, payload, plugin)
+            for key, available, payload, plugin in s.execute(
+                text("SELECT dedupe_key, CAST(available_at AS TEXT), payload, plugin FROM outbox_message")
+            )
+        }
+        assert raw["a"] == raw["c"]
+        assert raw["b"] == raw["d"]
+        loaded = {m.dedupe_key: m for m in s.scalars(select(OutboxMessage))}
+    assert loaded["a"].available_at == WHOLE_SECOND and loaded["b"].available_at == WITH_MICROS
+    assert loaded["a"].payload == {"award_id": 1, "note": "é"} and loaded["a"].plugin is None
+
+
+def test_returning_spans_statements_and_skips_conflicts(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten columns and a limit of 35 variables: three rows per statement on SQLite.
+    monkeypatch.setattr(sql, "_SQLITE_MAX_VARIABLES", 35)
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+        s.flush()
+        first = bulk_insert(
+            s,
+            table(OutboxMessage),
+            [_row(est.id, f"k{i}", WHOLE_SECOND, None) for i in range(0, 10)],
+            "id",
+            "dedupe_key",
+            ignore_conflicts=True,
+        )
+        again = bulk_insert(
+            s,
+            table(OutboxMessage),
+            [_row(est.id, f"k{i}", WHOLE_SECOND, None) for i in range(5, 15)],
+            "id",
+            "dedupe_key",
+            ignore_conflicts=True,
+        )
+    assert sorted(r.dedupe_key for r in first) == sorted(f"k{i}" for i in range(10))
+    assert sorted(r.dedupe_key for r in again) == sorted(f"k{i}" for i in range(10, 15))
+    with db.session() as s:
+        stored = {k: i for k, i in s.execute(select(OutboxMessage.dedupe_key, OutboxMessage.id))}
+    assert stored == {r.dedupe_key: r.id for r in [*first, *again]}
