@@ -231,3 +231,16 @@ def get(session: Session, est: Establishment, code: str | None = None) -> Framew
     if len(found) > 1:
         raise InvalidInput(f"{est.slug} has several frameworks: name one with --framework")
     return found[0]
+
+
+def top_competencies(session: Session, establishment_id: int) -> list[Competency]:
+    """The competencies a learner progresses in (facets count through their parent), in the
+    order of the establishment's frameworks: what progress pages and gradebook columns list."""
+    return list(
+        session.scalars(
+            select(Competency)
+            .join(Framework, Framework.id == Competency.framework_id)
+            .where(Framework.establishment_id == establishment_id, Competency.parent_id.is_(None))
+            .order_by(Framework.id, Competency.position)
+        )
+    )

@@ -33,15 +33,13 @@ from pylti1p3.service_connector import ServiceConnector
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from acquis.core import points
+from acquis.core import frameworks, points
 from acquis.core.db import Database
 from acquis.core.errors import AcquisError
 from acquis.core.models import (
     ActionTag,
     Activity,
-    Competency,
     Establishment,
-    Framework,
     Learner,
     LearnerIdentifier,
     LtiCourse,
@@ -170,13 +168,7 @@ def competency_columns(session: Session, establishment_id: int, learner_ids: Seq
         )
     }
     columns: list[Column] = []
-    comps = session.scalars(
-        select(Competency)
-        .join(Framework, Framework.id == Competency.framework_id)
-        .where(Framework.establishment_id == establishment_id, Competency.parent_id.is_(None))
-        .order_by(Framework.id, Competency.position)
-    )
-    for comp in comps:
+    for comp in frameworks.top_competencies(session, establishment_id):
         levels = list(comp.levels)
         if not levels:
             continue

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acquis.core import frameworks
 from acquis.core.models import (
     Activity,
     Award,
@@ -172,13 +173,7 @@ def progress(session: Session, establishment_id: int, learner_id: int) -> list[C
         )
     }
     out: list[CompetencyProgress] = []
-    comps = session.scalars(
-        select(Competency)
-        .join(Framework, Framework.id == Competency.framework_id)
-        .where(Framework.establishment_id == establishment_id, Competency.parent_id.is_(None))
-        .order_by(Framework.id, Competency.position)
-    )
-    for comp in comps:
+    for comp in frameworks.top_competencies(session, establishment_id):
         view = CompetencyProgress(comp.code, comp.title)
         for level in comp.levels:
             status = statuses.get(level.id, "")

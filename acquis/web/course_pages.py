@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from acquis.core import adapters, establishments, jury, points, tags
@@ -83,6 +84,16 @@ def teacher_page(slug: str, context_id: str, message: str | None = None, error: 
         )
 
 
+def _chosen_activity(session: Session, s: LtiSession, context_id: str) -> tuple[str, str]:
+    """The course's reference and the activity a teacher's form names, which must belong to the
+    Moodle site that launched (a teacher tags only that site's activities)."""
+    wwwroot, ref = course_data.course_ref(session, s.platform_id, context_id)
+    activity = request.form.get("activity", "").strip()
+    if not activity.startswith(f"{wwwroot}/mod/"):
+        raise InvalidInput(f"choose an activity of this Moodle site ({wwwroot}/mod/…)", field="activity")
+    return ref, activity
+
+
 @bp.post("/e/<slug>/lti/course/<context_id>/teacher/tags")
 @lti_required("teacher")
 def add_tag(slug: str, context_id: str) -> str | BaseResponse:
@@ -92,12 +103,7 @@ def add_tag(slug: str, context_id: str) -> str | BaseResponse:
     try:
         with rt.db.session() as session:
             est = establishments.get(session, slug)
-            wwwroot, ref = course_data.course_ref(session, s.platform_id, context_id)
-            activity = request.form.get("activity", "").strip()
-            if not activity.startswith(f"{wwwroot}/mod/"):
-                raise InvalidInput(
-                    f"choose an activity of this Moodle site ({wwwroot}/mod/…)", field="activity"
-                )
+            ref, activity = _chosen_activity(session, s, context_id)
             level = session.get(Level, _int(request.form.get("level_id"), "level_id"))
             allowed = {lid for lid, _ in course_data.level_choices(session, est.id)}
             if level is None or level.id not in allowed:
@@ -128,12 +134,7 @@ def add_points_tag(slug: str, context_id: str) -> str | BaseResponse:
     try:
         with rt.db.session() as session:
             est = establishments.get(session, slug)
-            wwwroot, ref = course_data.course_ref(session, s.platform_id, context_id)
-            activity = request.form.get("activity", "").strip()
-            if not activity.startswith(f"{wwwroot}/mod/"):
-                raise InvalidInput(
-                    f"choose an activity of this Moodle site ({wwwroot}/mod/…)", field="activity"
-                )
+            ref, activity = _chosen_activity(session, s, context_id)
             chosen = request.form.get("action", "")
             if chosen not in {value for value, _ in course_data.action_choices(session, est.id)}:
                 raise InvalidInput("choose an action of this establishment's programmes", field="action")
