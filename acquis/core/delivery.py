@@ -138,7 +138,8 @@ class Deliverer:
                 .where(OutboxMessage.id.in_(candidates))
                 .values(locked_by=self.worker_id, locked_until=now + self.lease)
             )
-            return candidates
+        self.leases.claimed(candidates, now + self.lease)
+        return candidates
 
     def run_once(self, limit: int = 50) -> int:
         claimed = self.claim(limit)
@@ -181,7 +182,7 @@ class Deliverer:
 
     def _deliver_job(self, job: _Job) -> Outcome:
         # Claimed with others, this message may have waited past its lease for their calls.
-        if not self.leases.renew([job.message_id]):
+        if not self.leases.take([job.message_id]):
             return self._lost(job.message_id)
         with self.leases.kept([job.message_id]):
             try:
@@ -191,8 +192,8 @@ class Deliverer:
                 result, outcome = None, self._failure(exc, job)
         return self._finish(job.message_id, outcome, result)
 
-    @staticmethod
-    def _lost(message_id: int) -> Outcome:
+    def _lost(self, message_id: int) -> Outcome:
+        self.leases.released(message_id)
         log.info("outbox %s: another worker took the message over; skipped", message_id)
         return Outcome("lost")
 
@@ -232,7 +233,7 @@ class Deliverer:
         return batches
 
     def _deliver_batch(self, jobs: list[_Job]) -> None:
-        held = set(self.leases.renew([job.message_id for job in jobs]))
+        held = set(self.leases.take([job.message_id for job in jobs]))
         for job in jobs:
             if job.message_id not in held:
                 self._lost(job.message_id)
@@ -331,6 +332,7 @@ class Deliverer:
 
     def _finish(self, message_id: int, outcome: Outcome, result: Any = None) -> Outcome:
         now = self.clock()
+        self.leases.released(message_id)
         with self.db.session() as session:
             msg = session.get(OutboxMessage, message_id, with_for_update=True)
             assert msg is not None

@@ -8,8 +8,9 @@ has not reached the remote side yet, finds nothing and issues again, and the fir
 issues too. Hence two rules, both fenced by the holder's id so that a worker that lost a
 message can neither renew nor record it:
 
-- a message is taken again (its lease renewed) just before its hook is called, and skipped if
-  another worker holds it by then;
+- a message is taken again just before its hook is called, and skipped if another worker holds
+  it by then; a lease with more than half its length left needs no round trip (nobody can have
+  claimed it, unless the workers' clocks drift apart by half a lease);
 - while the hook runs, a heartbeat renews the lease every third of its length, so only a dead
   (or frozen) worker's lease runs out.
 """
@@ -31,6 +32,8 @@ log = logging.getLogger("acquis.delivery")
 
 
 class Leases:
+    """One worker's leases (one per deliverer): what it set is remembered to spare round trips."""
+
     def __init__(
         self,
         db: Database,
@@ -44,24 +47,43 @@ class Leases:
         self.lease = lease
         self.clock = clock
         self.heartbeat = heartbeat if heartbeat is not None else lease / 3
+        self._until: dict[int, datetime] = {}  # what this worker last set, by message id
+
+    def claimed(self, ids: Sequence[int], until: datetime) -> None:
+        self._until.update(dict.fromkeys(ids, until))
+
+    def released(self, message_id: int) -> None:
+        self._until.pop(message_id, None)
+
+    def take(self, ids: Sequence[int]) -> list[int]:
+        """Those of ``ids`` this worker still holds, their lease renewed if half of it is gone."""
+        now = self.clock()
+        fresh = [i for i in ids if i in self._until and self._until[i] - now > self.lease / 2]
+        return sorted(fresh + self.renew([i for i in ids if i not in fresh]))
 
     def renew(self, ids: Sequence[int]) -> list[int]:
         """Extends this worker's lease on ``ids``; returns those it still holds (sorted)."""
         if not ids:
             return []
+        until = self.clock() + self.lease
         with self.db.session() as session:
-            held = session.scalars(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id.in_(ids),
-                    OutboxMessage.locked_by == self.worker_id,
-                    OutboxMessage.status == "pending",
+            held = list(
+                session.scalars(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(ids),
+                        OutboxMessage.locked_by == self.worker_id,
+                        OutboxMessage.status == "pending",
+                    )
+                    .values(locked_until=until)
+                    .returning(OutboxMessage.id)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(locked_until=self.clock() + self.lease)
-                .returning(OutboxMessage.id)
-                .execution_options(synchronize_session=False)
             )
-            return sorted(held)
+        for i in ids:
+            self._until.pop(i, None)
+        self.claimed(held, until)
+        return sorted(held)
 
     @contextmanager
     def kept(self, ids: Sequence[int]) -> Iterator[None]:
