@@ -98,9 +98,10 @@ def test_a_slow_issue_keeps_its_lease_and_the_messages_waiting_behind_it_go_to_a
     # Two awards of one badge (one batched call, made first) and one of another (a single call).
     _send(db, host, [_statement(1, 1), _statement(2, 1), _statement(1, 2)])
     by_award = _messages(db)
-    awards = {a.id: a for a in _awards(db)}
-    batched = [m.id for aid, m in by_award.items() if awards[aid].badge_class_id == awards[1].badge_class_id]
-    (single,) = set(m.id for m in by_award.values()) - set(batched)
+    by_badge: dict[int, list[int]] = {}
+    for award in _awards(db):
+        by_badge.setdefault(award.badge_class_id, []).append(by_award[award.id].id)
+    (single,), batched = sorted(by_badge.values(), key=len)
     clock = Clock()
     slow, other = _deliverer(db, host, "slow", clock), _deliverer(db, host, "other", clock)
 
