@@ -17,9 +17,8 @@ from werkzeug.serving import make_server
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    # A short poll interval: shutdown() waits for the loop's next poll (0.5 s by default), which
-    # made every test serving an app pay half a second per server at teardown.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    # shutdown() waits for the serving loop's next poll: 0.5 s by default, paid by every test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.port}"

@@ -1,17 +1,20 @@
 """Delivering outbox messages: claim, call the hook outside any transaction, record the outcome.
 
-A message is claimed with a lease (``locked_until``). If the worker dies, the lease runs out
-and another worker takes the message again: delivery is at least once, and adapters make it
-exactly once towards the outside with ``ctx.delivery_id`` or, for emitters, with
-``reconcile_emission`` before any retry whose earlier outcome is unknown.
+A message is claimed with a lease (``locked_until``), renewed while the worker calls its hook
+(``leases.py``); only a dead worker's lease runs out, and then another worker takes the message
+again: delivery is at least once, and adapters make it exactly once towards the outside with
+``ctx.delivery_id`` or, for emitters, with ``reconcile_emission`` before any retry whose earlier
+outcome is unknown. Every step after the claim is fenced by the worker's id: a worker that lost a
+message neither calls its hook nor records an outcome over the new holder's.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -25,12 +28,13 @@ from acquis.core.errors import (
     PermanentDeliveryError,
 )
 from acquis.core.events import AwardEvent, EmissionReceipt
+from acquis.core.leases import Leases
 from acquis.core.models import Award, Establishment, OutboxMessage, utcnow
 from acquis.core.plugins import PluginHost
 
 log = logging.getLogger("acquis.delivery")
 
-LEASE = timedelta(minutes=2)  # default; well above any adapter HTTP timeout (30 s)
+LEASE = timedelta(minutes=2)  # default; renewed every 40 s while a hook runs
 MAX_ATTEMPTS = 15
 BASE_DELAY_S = 2.0
 MAX_DELAY_S = 3600.0
@@ -55,7 +59,7 @@ class _Job:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # done, retry, failed
+    status: str  # done, retry, failed; lost: another worker holds the message, nothing was done
     error: str | None = None
     outcome_unknown: bool = False
 
@@ -70,12 +74,16 @@ class Deliverer:
         lease: timedelta = LEASE,
         batch_window: timedelta = timedelta(0),
         batch_size: int = 100,
+        clock: Callable[[], datetime] = utcnow,
+        heartbeat: timedelta | None = None,
     ) -> None:
         self.db = db
         self.host = host
         self.worker_id = worker_id
         self.public_url = public_url
         self.lease = lease
+        self.clock = clock
+        self.leases = Leases(db, worker_id, lease, clock, heartbeat)
         # Emissions younger than the window wait, so that awards of one badge due close together
         # go out in one call; other messages are delivered at once.
         self.batch_window = batch_window
@@ -97,7 +105,7 @@ class Deliverer:
 
     # ---- claiming --------------------------------------------------------------------------
     def claim(self, limit: int = 50, ids: list[int] | None = None) -> list[int]:
-        now = utcnow()
+        now = self.clock()
         with self.db.session() as session:
             query = (
                 select(OutboxMessage.id)
@@ -132,7 +140,8 @@ class Deliverer:
                 .where(OutboxMessage.id.in_(candidates))
                 .values(locked_by=self.worker_id, locked_until=now + self.lease)
             )
-            return candidates
+        self.leases.claimed(candidates, now + self.lease)
+        return candidates
 
     def run_once(self, limit: int = 50) -> int:
         claimed = self.claim(limit)
@@ -176,15 +185,21 @@ class Deliverer:
         return _Job(message_id, topic, plugin, prepared, unknown, request_id, slug)
 
     def _deliver_job(self, job: _Job) -> Outcome:
-        if not self._renew([job]):
-            return Outcome("retry", "the lease ran out: another worker has this message")
-        with log_context.bound(job.request_id, job.establishment):
+        # Claimed with others, this message may have waited past its lease for their calls.
+        if not self.leases.take([job.message_id]):
+            return self._lost(job.message_id)
+        with log_context.bound(job.request_id, job.establishment), self.leases.kept([job.message_id]):
             try:
                 result = self._call(job.topic, job.plugin, job.prepared, job.unknown)
                 outcome = Outcome("done")
             except Exception as exc:
                 result, outcome = None, self._failure(exc, job)
             return self._finish(job.message_id, outcome, result)
+
+    def _lost(self, message_id: int) -> Outcome:
+        self.leases.released(message_id)
+        log.info("outbox %s: another worker took the message over; skipped", message_id)
+        return Outcome("lost")
 
     @staticmethod
     def _failure(exc: Exception, job: _Job) -> Outcome:
@@ -227,8 +242,14 @@ class Deliverer:
         return batches
 
     def _deliver_batch(self, jobs: list[_Job]) -> None:
-        jobs = self._renew(jobs)
-        if not jobs:
+        held = set(self.leases.take([job.message_id for job in jobs]))
+        for job in jobs:
+            if job.message_id not in held:
+                self._lost(job.message_id)
+        jobs = [job for job in jobs if job.message_id in held]
+        if len(jobs) < 2:
+            for job in jobs:
+                self._deliver_job(job)
             return
         # One call for awards caused by several requests: its logs name them all (a few).
         ids = sorted({j.request_id for j in jobs if j.request_id})
@@ -241,7 +262,8 @@ class Deliverer:
         name, ctx = jobs[0].prepared["contexts"][0]
         awards: list[AwardEvent] = [job.prepared["award"] for job in jobs]
         try:
-            receipts = self.host.caller("emit_badges", [name])(ctx=ctx, awards=awards)
+            with self.leases.kept([job.message_id for job in jobs]):
+                receipts = self.host.caller("emit_badges", [name])(ctx=ctx, awards=awards)
         except Exception as exc:
             for job in jobs:
                 self._finish(job.message_id, self._failure(exc, job))
@@ -325,38 +347,23 @@ class Deliverer:
                 return receipt
         raise PermanentDeliveryError("no enabled emitter accepted this badge")
 
-    def _renew(self, jobs: list[_Job]) -> list[_Job]:
-        """The jobs whose lease this worker still holds, renewed for the call about to be made.
-
-        A worker claims up to 50 messages, loads them, then calls out one batch after another:
-        on a slow machine the last ones can outlive their lease, be claimed by another worker
-        and issued by it, and then be issued again by this one (seen as a double issuance on
-        OBF's side by the Celery fault test under load). Renewing right before each call, and
-        only where the lease still holds, keeps each message to one worker at a time; the row
-        lock makes the renewal and another worker's claim exclude each other.
-        """
-        now = utcnow()
-        with self.db.session() as session:
-            held = set(
-                session.scalars(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_([job.message_id for job in jobs]),
-                        OutboxMessage.locked_by == self.worker_id,
-                        OutboxMessage.locked_until > now,
-                    )
-                    .values(locked_until=now + self.lease)
-                    .returning(OutboxMessage.id),
-                    execution_options={"synchronize_session": False},
-                )
-            )
-        return [job for job in jobs if job.message_id in held]
-
     def _finish(self, message_id: int, outcome: Outcome, result: Any = None) -> Outcome:
-        now = utcnow()
+        now = self.clock()
+        self.leases.released(message_id)
         with self.db.session() as session:
-            msg = session.get(OutboxMessage, message_id)
+            msg = session.get(OutboxMessage, message_id, with_for_update=True)
             assert msg is not None
+            if msg.locked_by != self.worker_id:
+                # Frozen past the lease: the new holder reconciles before acting, so what this
+                # call did (``result``) is found there; recording it here would race with that.
+                log.warning(
+                    "outbox %s: lease lost before its outcome (%s, external id %s) was recorded; left to %s",
+                    message_id,
+                    outcome.status,
+                    getattr(result, "external_id", None),
+                    msg.locked_by or "the next attempt",
+                )
+                return Outcome("lost")
             msg.locked_by, msg.locked_until = None, None
             msg.attempts += 1
             if outcome.status == "done":
@@ -387,7 +394,7 @@ class Deliverer:
             # Revoked while the emitter was issuing: the remote copy must be revoked too.
             topic = "badge_revoked"
         else:
-            award.status, award.issued_at = "issued", utcnow()
+            award.status, award.issued_at = "issued", self.clock()
             topic = "badge_emitted"
             metrics.AWARDS_DELIVERED.labels(receipt.emitter).inc()
         outbox.broadcast(

@@ -10,6 +10,8 @@ limited per client.
 Faults (``fault_rate`` of the non-token calls, drawn from a seeded RNG) are "timeout" (sleep
 past the client's timeout, act on nothing), "error" (500, act on nothing) and "accept_timeout"
 (act, then sleep past the client's timeout): the last is what makes exactly-once hard.
+``hold_next_issue()`` keeps one issue request waiting inside OBF, not yet acted on, for as long
+as a test needs (a slow OBF, or a worker slowed down by a loaded machine).
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ from flask import Flask, Response, request
 from tests.live import serve
 
 FAULT_KINDS = ("timeout", "error", "accept_timeout")
+
+
+@dataclass
+class Gate:
+    """One request held before OBF acts on it: ``arrived`` once it waits, until ``release``."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -71,6 +81,7 @@ class FakeOBF:
         self.lock = threading.Lock()
         self.rng = random.Random(self.seed)
         self._seq = 0
+        self._gate: Gate | None = None
 
     # ---- set-up and inspection ---------------------------------------------------------------
     def add_client(self, client_id: str, secret: str, badges: tuple[tuple[str, str], ...] = ()) -> None:
@@ -95,6 +106,12 @@ class FakeOBF:
             "ctime": 1729086955,
             "mtime": 1747664055,
         }
+
+    def hold_next_issue(self) -> Gate:
+        """The next issue request (v1 or v2) waits, before acting, until the gate is released."""
+        with self.lock:
+            self._gate = Gate()
+            return self._gate
 
     def expire_tokens(self) -> None:
         """OBF-side expiry: every token handed out so far is refused from now on."""
@@ -350,6 +367,11 @@ class FakeOBF:
             return after(kind, _ldjson(lines))
 
         def issue(client_id: str, badge_id: str, version: str) -> tuple[Response | None, FakeEvent | None]:
+            with fake.lock:
+                gate, fake._gate = fake._gate, None
+            if gate is not None:
+                gate.arrived.set()
+                gate.release.wait(30)
             badge = fake._badge_of(client_id, badge_id)
             if badge is None:
                 return _json({"error": f"Badge {badge_id} not found"}, 404), None
