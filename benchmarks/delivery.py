@@ -155,9 +155,8 @@ def main() -> int:
     event.remove(db.engine, "before_cursor_execute", count)
     total = sum(statements.values())
     print(f"delivery ({backend}): {args.awards / delivery_s:,.0f} awards/s ({delivery_s:.2f} s)")
-    print(
-        f"statements per award: {total / args.awards:.2f} ({', '.join(f'{k} {v}' for k, v in statements.most_common())})"
-    )
+    kinds = ", ".join(f"{k} {v}" for k, v in statements.most_common())
+    print(f"statements per award: {total / args.awards:.2f} ({kinds})")
 
     with db.session() as s:
         issued = s.scalar(select(func.count()).select_from(Award).where(Award.status == "issued")) or 0

@@ -86,12 +86,20 @@ class Leases:
         return sorted(held)
 
     @contextmanager
-    def kept(self, ids: Sequence[int]) -> Iterator[None]:
-        """Renews the lease on ``ids`` in the background until the block ends."""
+    def kept(self, ids: Sequence[int] | Callable[[], Sequence[int]]) -> Iterator[None]:
+        """Renews the lease on ``ids`` in the background until the block ends; a callable gives
+        the ids anew at each beat (messages whose hook has run and whose outcome waits)."""
         stop = threading.Event()
         interval = self.heartbeat.total_seconds()
 
         def beat() -> None:
+            if callable(ids):
+                while not stop.wait(interval):
+                    try:
+                        self.renew(list(ids()))
+                    except Exception as exc:  # the database is away: the next beat tries again
+                        log.warning("outbox: lease renewal failed: %s", type(exc).__name__)
+                return
             wanted = list(ids)
             while wanted and not stop.wait(interval):
                 try:
