@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,8 +43,6 @@ MAX_DELAY_S = 3600.0
 # Outcomes of a pass are recorded together, but never more than this long after the first of
 # them: a slow emitter's receipts do not wait for a whole batch of calls.
 RECORD_AFTER_S = 1.0
-
-Record = Callable[[int, "Outcome", Any], None]
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
@@ -155,24 +154,25 @@ class Deliverer:
         Per message, the round trips that cost most were the reads of its snapshots and the
         transaction recording its outcome: both are done for the whole pass here (a few
         statements each). A message whose hook has run stays this worker's until its outcome is
-        recorded: one heartbeat for the pass renews those, besides each call's own.
+        recorded: one heartbeat for the pass renews those and the ones whose hook is running
+        (a thread per call cost more than the rest of a native issuance).
         """
         claimed = self.claim(limit)
         if not claimed:
             return 0
         outcomes = _Outcomes(self)
-        jobs = self._load_many(claimed, outcomes.add)
+        jobs = self._load_many(claimed, outcomes)
         singles: list[_Job] = []
         batches = self._batches(jobs, singles)
         with self.leases.kept(outcomes.waiting):
             for group in batches:
-                self._deliver_batch(group, outcomes.add)
+                self._deliver_batch(group, outcomes)
             for job in singles:
-                self._deliver_job(job, outcomes.add)
+                self._deliver_job(job, outcomes)
             outcomes.flush()
         return len(claimed)
 
-    def _load_many(self, ids: Sequence[int], record: Record) -> list[_Job]:
+    def _load_many(self, ids: Sequence[int], outcomes: _Outcomes) -> list[_Job]:
         """The claimed messages with what their hooks need, emissions read in a few statements.
 
         Anything but a plain emission (another topic, a row gone) goes through ``_load``, which
@@ -231,7 +231,7 @@ class Deliverer:
             log.exception("outbox %s: reading the pass at once failed; one message at a time", list(ids))
             jobs, finished, singly = [], [], set(ids)
         for message_id in finished:
-            record(message_id, Outcome("done"), None)
+            outcomes.add(message_id, Outcome("done"), None)
         jobs += [job for job in (self._load(mid) for mid in sorted(singly)) if job is not None]
         return sorted(jobs, key=lambda job: job.message_id)
 
@@ -274,19 +274,23 @@ class Deliverer:
             return None
         return _Job(message_id, topic, plugin, prepared, unknown, request_id, slug)
 
-    def _deliver_job(self, job: _Job, record: Record | None = None) -> Outcome:
-        """Calls the message's hook under a heartbeat; its outcome goes to ``record`` (a pass's,
-        recorded later and kept leased until then) or, without one, is recorded at once."""
+    def _deliver_job(self, job: _Job, outcomes: _Outcomes | None = None) -> Outcome:
+        """Calls the message's hook under a heartbeat; its outcome goes to ``outcomes`` (a
+        pass's, recorded later and kept leased until then) or, without one, is recorded at once."""
         # Claimed with others, this message may have waited past its lease for their calls.
         if not self.leases.take([job.message_id]):
             return self._lost(job.message_id)
         with log_context.bound(job.request_id, job.establishment):
-            with self.leases.kept([job.message_id]):
+            with self._kept([job.message_id], outcomes):
                 outcome, result = self._attempt(job)
-            if record is None:
+            if outcomes is None:
                 return self._finish(job.message_id, outcome, result)
-            record(job.message_id, outcome, result)
+            outcomes.add(job.message_id, outcome, result)
             return outcome
+
+    def _kept(self, ids: list[int], outcomes: _Outcomes | None) -> AbstractContextManager[None]:
+        """The heartbeat for a call: the pass's, if there is one, else one of its own."""
+        return outcomes.calling(ids) if outcomes is not None else self.leases.kept(ids)
 
     def _attempt(self, job: _Job) -> tuple[Outcome, Any]:
         try:
@@ -339,7 +343,7 @@ class Deliverer:
             batches.extend(group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size))
         return batches
 
-    def _deliver_batch(self, jobs: list[_Job], record: Record) -> None:
+    def _deliver_batch(self, jobs: list[_Job], outcomes: _Outcomes) -> None:
         held = set(self.leases.take([job.message_id for job in jobs]))
         for job in jobs:
             if job.message_id not in held:
@@ -347,35 +351,37 @@ class Deliverer:
         jobs = [job for job in jobs if job.message_id in held]
         if len(jobs) < 2:
             for job in jobs:
-                self._deliver_job(job, record)
+                self._deliver_job(job, outcomes)
             return
         # One call for awards caused by several requests: its logs name them all (a few).
         ids = sorted({j.request_id for j in jobs if j.request_id})
         with log_context.bound(
             ",".join(ids[:5]) + ("…" if len(ids) > 5 else "") or None, jobs[0].establishment
         ):
-            self._deliver_batch_bound(jobs, record)
+            self._deliver_batch_bound(jobs, outcomes)
 
-    def _deliver_batch_bound(self, jobs: list[_Job], record: Record) -> None:
+    def _deliver_batch_bound(self, jobs: list[_Job], outcomes: _Outcomes) -> None:
         name, ctx = jobs[0].prepared["contexts"][0]
         awards: list[AwardEvent] = [job.prepared["award"] for job in jobs]
         try:
-            with self.leases.kept([job.message_id for job in jobs]):
+            with outcomes.calling([job.message_id for job in jobs]):
                 receipts = self.host.caller("emit_badges", [name])(ctx=ctx, awards=awards)
         except Exception as exc:
             for job in jobs:
-                record(job.message_id, self._failure(exc, job), None)
+                outcomes.add(job.message_id, self._failure(exc, job), None)
             return
         if receipts is None:  # the emitter declined the batch: one by one
             for job in jobs:
-                self._deliver_job(job, record)
+                self._deliver_job(job, outcomes)
             return
         for job, award in zip(jobs, awards, strict=True):
             receipt = receipts.get(award.public_id)
             if receipt is None:
-                record(job.message_id, Outcome("retry", f"{name} returned no receipt for this award"), None)
+                outcomes.add(
+                    job.message_id, Outcome("retry", f"{name} returned no receipt for this award"), None
+                )
             else:
-                record(job.message_id, Outcome("done"), receipt)
+                outcomes.add(job.message_id, Outcome("done"), receipt)
 
     def _prepare(
         self,
@@ -548,12 +554,23 @@ class Deliverer:
 
 
 class _Outcomes:
-    """Outcomes of one pass, recorded together (``Deliverer._finish_many``)."""
+    """Outcomes of one pass, recorded together (``Deliverer._finish_many``), and the messages
+    whose lease the pass's heartbeat keeps: those waiting for their outcome to be recorded and
+    those whose hook is running."""
 
     def __init__(self, deliverer: Deliverer) -> None:
         self.deliverer = deliverer
         self.items: list[tuple[int, Outcome, Any]] = []
         self.since = 0.0
+        self.current: list[int] = []
+
+    @contextmanager
+    def calling(self, ids: list[int]) -> Iterator[None]:
+        self.current = ids
+        try:
+            yield
+        finally:
+            self.current = []
 
     def add(self, message_id: int, outcome: Outcome, result: Any) -> None:
         if not self.items:
@@ -563,7 +580,7 @@ class _Outcomes:
             self.flush()
 
     def waiting(self) -> list[int]:
-        return [message_id for message_id, _, _ in list(self.items)]
+        return [*self.current, *(message_id for message_id, _, _ in list(self.items))]
 
     def flush(self) -> None:
         items, self.items = self.items, []
