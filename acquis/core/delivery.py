@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -164,7 +165,7 @@ class Deliverer:
         jobs = self._load_many(claimed, outcomes)
         singles: list[_Job] = []
         batches = self._batches(jobs, singles)
-        with self.leases.kept(outcomes.waiting):
+        with self.leases.kept(outcomes.waiting, outcomes.lock):
             for group in batches:
                 self._deliver_batch(group, outcomes)
             for job in singles:
@@ -563,6 +564,7 @@ class _Outcomes:
         self.items: list[tuple[int, Outcome, Any]] = []
         self.since = 0.0
         self.current: list[int] = []
+        self.lock = threading.Lock()  # a flush and the pass's heartbeat, one at a time
 
     @contextmanager
     def calling(self, ids: list[int]) -> Iterator[None]:
@@ -583,8 +585,9 @@ class _Outcomes:
         return [*self.current, *(message_id for message_id, _, _ in list(self.items))]
 
     def flush(self) -> None:
-        items, self.items = self.items, []
-        self.deliverer._finish_many(items)
+        with self.lock:
+            items, self.items = self.items, []
+            self.deliverer._finish_many(items)
 
 
 def _for_delivery(ctx: AdapterContext, delivery_id: str) -> AdapterContext:
