@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +30,7 @@ from acquis.core.errors import (
     OutcomeUnknownError,
     PermanentDeliveryError,
 )
-from acquis.core.events import AwardEvent, EmissionReceipt
+from acquis.core.events import AdapterContext, AwardEvent, EmissionReceipt
 from acquis.core.leases import Leases
 from acquis.core.models import Award, Establishment, OutboxMessage, utcnow
 from acquis.core.plugins import PluginHost
@@ -38,6 +41,9 @@ LEASE = timedelta(minutes=2)  # default; renewed every 40 s while a hook runs
 MAX_ATTEMPTS = 15
 BASE_DELAY_S = 2.0
 MAX_DELAY_S = 3600.0
+# Outcomes of a pass are recorded together, but never more than this long after the first of
+# them: a slow emitter's receipts do not wait for a whole batch of calls.
+RECORD_AFTER_S = 1.0
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
@@ -144,14 +150,99 @@ class Deliverer:
         return candidates
 
     def run_once(self, limit: int = 50) -> int:
+        """Claims up to ``limit`` messages and delivers them, recording their outcomes together.
+
+        Per message, the round trips that cost most were the reads of its snapshots and the
+        transaction recording its outcome: both are done for the whole pass here (a few
+        statements each). A message whose hook has run stays this worker's until its outcome is
+        recorded: one heartbeat for the pass renews those and the ones whose hook is running
+        (a thread per call cost more than the rest of a native issuance).
+        """
         claimed = self.claim(limit)
-        jobs = [job for job in (self._load(mid) for mid in claimed) if job is not None]
+        if not claimed:
+            return 0
+        outcomes = _Outcomes(self)
+        jobs = self._load_many(claimed, outcomes)
         singles: list[_Job] = []
-        for group in self._batches(jobs, singles):
-            self._deliver_batch(group)
-        for job in singles:
-            self._deliver_job(job)
+        batches = self._batches(jobs, singles)
+        with self.leases.kept(outcomes.waiting, outcomes.lock):
+            for group in batches:
+                self._deliver_batch(group, outcomes)
+            for job in singles:
+                self._deliver_job(job, outcomes)
+            outcomes.flush()
         return len(claimed)
+
+    def _load_many(self, ids: Sequence[int], outcomes: _Outcomes) -> list[_Job]:
+        """The claimed messages with what their hooks need, emissions read in a few statements.
+
+        Anything but a plain emission (another topic, a row gone) goes through ``_load``, which
+        says what is wrong with it; so does the whole pass if reading it in bulk fails.
+        """
+        jobs: list[_Job] = []
+        finished: list[int] = []
+        singly: set[int] = set(ids)
+        try:
+            with self.db.session() as session:
+                msgs = [
+                    m
+                    for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+                    if m.topic == outbox.EMIT_BADGE
+                    and m.status == "pending"
+                    and m.locked_by == self.worker_id
+                ]
+                award_ids = [m.payload["award_id"] for m in msgs]
+                # Held here, so that the session (which references its rows weakly) keeps them.
+                awards = {a.id: a for a in session.scalars(select(Award).where(Award.id.in_(award_ids)))}
+                events = snapshots.award_events(session, award_ids)
+                ests = {
+                    e.id: e
+                    for e in session.scalars(
+                        select(Establishment).where(Establishment.id.in_({m.establishment_id for m in msgs}))
+                    )
+                }
+                contexts = {
+                    est.id: [
+                        (n, adapters.context(session, est, n, self.public_url))
+                        for n in self._emitters(session, est.id)
+                    ]
+                    for est in ests.values()
+                }
+                for m in msgs:
+                    award = awards.get(m.payload["award_id"])
+                    if award is not None and award.status != "pending":
+                        finished.append(m.id)  # revoked before delivery, or issued by an earlier attempt
+                    elif award is not None and award.id in events:
+                        delivery_id = f"acquis-{m.id}"
+                        prepared = {
+                            "award": events[award.id],
+                            "contexts": [
+                                (n, _for_delivery(ctx, delivery_id))
+                                for n, ctx in contexts[m.establishment_id]
+                            ],
+                        }
+                        slug = ests[m.establishment_id].slug
+                        jobs.append(
+                            _Job(m.id, m.topic, m.plugin, prepared, m.outcome_unknown, m.request_id, slug)
+                        )
+                    else:
+                        continue
+                    singly.discard(m.id)
+        except Exception:
+            log.exception("outbox %s: reading the pass at once failed; one message at a time", list(ids))
+            jobs, finished, singly = [], [], set(ids)
+        for message_id in finished:
+            outcomes.add(message_id, Outcome("done"), None)
+        jobs += [job for job in (self._load(mid) for mid in sorted(singly)) if job is not None]
+        return sorted(jobs, key=lambda job: job.message_id)
+
+    def _emitters(self, session: Session, establishment_id: int) -> list[str]:
+        """The establishment's enabled emitters, in the order they are asked."""
+        enabled = adapters.enabled_names(session, establishment_id)
+        return sorted(
+            self.host.implementers("emit_badge") & enabled,
+            key=lambda n: (self.host.spec(n).priority, n),
+        )
 
     # ---- one message -----------------------------------------------------------------------
     def deliver(self, message_id: int) -> Outcome:
@@ -184,18 +275,29 @@ class Deliverer:
             return None
         return _Job(message_id, topic, plugin, prepared, unknown, request_id, slug)
 
-    def _deliver_job(self, job: _Job) -> Outcome:
+    def _deliver_job(self, job: _Job, outcomes: _Outcomes | None = None) -> Outcome:
+        """Calls the message's hook under a heartbeat; its outcome goes to ``outcomes`` (a
+        pass's, recorded later and kept leased until then) or, without one, is recorded at once."""
         # Claimed with others, this message may have waited past its lease for their calls.
         if not self.leases.take([job.message_id]):
             return self._lost(job.message_id)
         with log_context.bound(job.request_id, job.establishment):
-            with self.leases.kept([job.message_id]):
-                try:
-                    result = self._call(job.topic, job.plugin, job.prepared, job.unknown)
-                    outcome = Outcome("done")
-                except Exception as exc:
-                    result, outcome = None, self._failure(exc, job)
-            return self._finish(job.message_id, outcome, result)
+            with self._kept([job.message_id], outcomes):
+                outcome, result = self._attempt(job)
+            if outcomes is None:
+                return self._finish(job.message_id, outcome, result)
+            outcomes.add(job.message_id, outcome, result)
+            return outcome
+
+    def _kept(self, ids: list[int], outcomes: _Outcomes | None) -> AbstractContextManager[None]:
+        """The heartbeat for a call: the pass's, if there is one, else one of its own."""
+        return outcomes.calling(ids) if outcomes is not None else self.leases.kept(ids)
+
+    def _attempt(self, job: _Job) -> tuple[Outcome, Any]:
+        try:
+            return Outcome("done"), self._call(job.topic, job.plugin, job.prepared, job.unknown)
+        except Exception as exc:
+            return self._failure(exc, job), None
 
     def _lost(self, message_id: int) -> Outcome:
         self.leases.released(message_id)
@@ -242,7 +344,7 @@ class Deliverer:
             batches.extend(group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size))
         return batches
 
-    def _deliver_batch(self, jobs: list[_Job]) -> None:
+    def _deliver_batch(self, jobs: list[_Job], outcomes: _Outcomes) -> None:
         held = set(self.leases.take([job.message_id for job in jobs]))
         for job in jobs:
             if job.message_id not in held:
@@ -250,35 +352,37 @@ class Deliverer:
         jobs = [job for job in jobs if job.message_id in held]
         if len(jobs) < 2:
             for job in jobs:
-                self._deliver_job(job)
+                self._deliver_job(job, outcomes)
             return
         # One call for awards caused by several requests: its logs name them all (a few).
         ids = sorted({j.request_id for j in jobs if j.request_id})
         with log_context.bound(
             ",".join(ids[:5]) + ("…" if len(ids) > 5 else "") or None, jobs[0].establishment
         ):
-            self._deliver_batch_bound(jobs)
+            self._deliver_batch_bound(jobs, outcomes)
 
-    def _deliver_batch_bound(self, jobs: list[_Job]) -> None:
+    def _deliver_batch_bound(self, jobs: list[_Job], outcomes: _Outcomes) -> None:
         name, ctx = jobs[0].prepared["contexts"][0]
         awards: list[AwardEvent] = [job.prepared["award"] for job in jobs]
         try:
-            with self.leases.kept([job.message_id for job in jobs]):
+            with outcomes.calling([job.message_id for job in jobs]):
                 receipts = self.host.caller("emit_badges", [name])(ctx=ctx, awards=awards)
         except Exception as exc:
             for job in jobs:
-                self._finish(job.message_id, self._failure(exc, job))
+                outcomes.add(job.message_id, self._failure(exc, job), None)
             return
         if receipts is None:  # the emitter declined the batch: one by one
             for job in jobs:
-                self._deliver_job(job)
+                self._deliver_job(job, outcomes)
             return
         for job, award in zip(jobs, awards, strict=True):
             receipt = receipts.get(award.public_id)
             if receipt is None:
-                self._finish(job.message_id, Outcome("retry", f"{name} returned no receipt for this award"))
+                outcomes.add(
+                    job.message_id, Outcome("retry", f"{name} returned no receipt for this award"), None
+                )
             else:
-                self._finish(job.message_id, Outcome("done"), receipt)
+                outcomes.add(job.message_id, Outcome("done"), receipt)
 
     def _prepare(
         self,
@@ -294,11 +398,7 @@ class Deliverer:
             award = session.get(Award, payload["award_id"])
             if award is None or award.status != "pending":
                 return None  # revoked before delivery, or already issued by an earlier attempt
-            enabled = adapters.enabled_names(session, est.id)
-            emitters = sorted(
-                self.host.implementers("emit_badge") & enabled,
-                key=lambda n: (self.host.spec(n).priority, n),
-            )
+            emitters = self._emitters(session, est.id)
             return {
                 "award": snapshots.award_event(session, award.id),
                 "contexts": [
@@ -349,41 +449,86 @@ class Deliverer:
         raise PermanentDeliveryError("no enabled emitter accepted this badge")
 
     def _finish(self, message_id: int, outcome: Outcome, result: Any = None) -> Outcome:
+        return self._finish_many([(message_id, outcome, result)])[0]
+
+    def _finish_many(self, items: Sequence[tuple[int, Outcome, Any]]) -> list[Outcome]:
+        """Records outcomes in one transaction: the messages (locked in id order, so that two
+        workers never wait on each other), their awards and the broadcasts they cause each read
+        or written in one statement."""
+        if not items:
+            return []
         now = self.clock()
-        self.leases.released(message_id)
+        for message_id, _, _ in items:
+            self.leases.released(message_id)
         with self.db.session() as session:
-            msg = session.get(OutboxMessage, message_id, with_for_update=True)
-            assert msg is not None
-            if msg.locked_by != self.worker_id:
-                # Frozen past the lease: the new holder reconciles before acting, so what this
-                # call did (``result``) is found there; recording it here would race with that.
-                log.warning(
-                    "outbox %s: lease lost before its outcome (%s, external id %s) was recorded; left to %s",
-                    message_id,
-                    outcome.status,
-                    getattr(result, "external_id", None),
-                    msg.locked_by or "the next attempt",
+            msgs = {
+                m.id: m
+                for m in session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id.in_([i for i, _, _ in items]))
+                    .order_by(OutboxMessage.id)
+                    .with_for_update()
                 )
-                return Outcome("lost")
-            msg.locked_by, msg.locked_until = None, None
-            msg.attempts += 1
-            if outcome.status == "done":
-                msg.status, msg.done_at, msg.last_error = "done", now, None
-                if msg.topic == outbox.EMIT_BADGE and isinstance(result, EmissionReceipt):
-                    self._record_issued(session, msg, result)
-            elif outcome.status == "retry" and msg.attempts < MAX_ATTEMPTS:
-                msg.last_error = outcome.error
-                msg.outcome_unknown = msg.outcome_unknown or outcome.outcome_unknown
-                msg.available_at = now + timedelta(seconds=backoff(msg.attempts))
-            else:
-                msg.status, msg.last_error = "failed", outcome.error or "too many attempts"
-                if msg.topic == outbox.EMIT_BADGE:
-                    award = session.get(Award, msg.payload["award_id"])
-                    if award is not None and award.status == "pending":
-                        award.status, award.last_error = "failed", msg.last_error
+            }
+            award_ids = [m.payload["award_id"] for m in msgs.values() if m.topic == outbox.EMIT_BADGE]
+            awards = list(session.scalars(select(Award).where(Award.id.in_(award_ids)))) if award_ids else []
+            broadcasts: list[dict[str, Any]] = []
+            enabled: dict[int, frozenset[str]] = {}
+            recorded = [
+                self._record(session, msgs[message_id], outcome, result, now, broadcasts, enabled)
+                for message_id, outcome, result in items
+            ]
+            outbox.enqueue_many(session, broadcasts)
+            del awards  # held until here so that session.get finds them without a round trip
+        return recorded
+
+    def _record(
+        self,
+        session: Session,
+        msg: OutboxMessage,
+        outcome: Outcome,
+        result: Any,
+        now: datetime,
+        broadcasts: list[dict[str, Any]],
+        enabled: dict[int, frozenset[str]],
+    ) -> Outcome:
+        if msg.locked_by != self.worker_id:
+            # Frozen past the lease: the new holder reconciles before acting, so what this
+            # call did (``result``) is found there; recording it here would race with that.
+            log.warning(
+                "outbox %s: lease lost before its outcome (%s, external id %s) was recorded; left to %s",
+                msg.id,
+                outcome.status,
+                getattr(result, "external_id", None),
+                msg.locked_by or "the next attempt",
+            )
+            return Outcome("lost")
+        msg.locked_by, msg.locked_until = None, None
+        msg.attempts += 1
+        if outcome.status == "done":
+            msg.status, msg.done_at, msg.last_error = "done", now, None
+            if msg.topic == outbox.EMIT_BADGE and isinstance(result, EmissionReceipt):
+                self._record_issued(session, msg, result, broadcasts, enabled)
+        elif outcome.status == "retry" and msg.attempts < MAX_ATTEMPTS:
+            msg.last_error = outcome.error
+            msg.outcome_unknown = msg.outcome_unknown or outcome.outcome_unknown
+            msg.available_at = now + timedelta(seconds=backoff(msg.attempts))
+        else:
+            msg.status, msg.last_error = "failed", outcome.error or "too many attempts"
+            if msg.topic == outbox.EMIT_BADGE:
+                award = session.get(Award, msg.payload["award_id"])
+                if award is not None and award.status == "pending":
+                    award.status, award.last_error = "failed", msg.last_error
         return outcome
 
-    def _record_issued(self, session: Session, msg: OutboxMessage, receipt: EmissionReceipt) -> None:
+    def _record_issued(
+        self,
+        session: Session,
+        msg: OutboxMessage,
+        receipt: EmissionReceipt,
+        broadcasts: list[dict[str, Any]],
+        enabled: dict[int, frozenset[str]],
+    ) -> None:
         award = session.get(Award, msg.payload["award_id"])
         if award is None:
             return
@@ -398,15 +543,56 @@ class Deliverer:
             award.status, award.issued_at = "issued", self.clock()
             topic = "badge_emitted"
             metrics.AWARDS_DELIVERED.labels(receipt.emitter).inc()
-        outbox.broadcast(
-            session,
-            self.host,
-            award.establishment_id,
-            adapters.enabled_names(session, award.establishment_id),
-            topic,
-            {"award_id": award.id},
-            str(award.id),
+        est = award.establishment_id
+        if est not in enabled:
+            enabled[est] = adapters.enabled_names(session, est)
+        rows = outbox.broadcast_rows(
+            self.host, est, enabled[est], topic, {"award_id": award.id}, str(award.id)
         )
+        for row in rows:  # traced to the request that caused the award, as in-line broadcasts are
+            row["request_id"] = msg.request_id
+        broadcasts.extend(rows)
+
+
+class _Outcomes:
+    """Outcomes of one pass, recorded together (``Deliverer._finish_many``), and the messages
+    whose lease the pass's heartbeat keeps: those waiting for their outcome to be recorded and
+    those whose hook is running."""
+
+    def __init__(self, deliverer: Deliverer) -> None:
+        self.deliverer = deliverer
+        self.items: list[tuple[int, Outcome, Any]] = []
+        self.since = 0.0
+        self.current: list[int] = []
+        self.lock = threading.Lock()  # a flush and the pass's heartbeat, one at a time
+
+    @contextmanager
+    def calling(self, ids: list[int]) -> Iterator[None]:
+        self.current = ids
+        try:
+            yield
+        finally:
+            self.current = []
+
+    def add(self, message_id: int, outcome: Outcome, result: Any) -> None:
+        if not self.items:
+            self.since = time.monotonic()
+        self.items.append((message_id, outcome, result))
+        if time.monotonic() - self.since >= RECORD_AFTER_S:
+            self.flush()
+
+    def waiting(self) -> list[int]:
+        return [*self.current, *(message_id for message_id, _, _ in list(self.items))]
+
+    def flush(self) -> None:
+        with self.lock:
+            items, self.items = self.items, []
+            self.deliverer._finish_many(items)
+
+
+def _for_delivery(ctx: AdapterContext, delivery_id: str) -> AdapterContext:
+    """One message's copy of a context read once per pass (its own settings, its own id)."""
+    return replace(ctx, settings=dict(ctx.settings), delivery_id=delivery_id)
 
 
 def retry(session: Session, establishment_id: int, message_id: int) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -86,12 +86,25 @@ class Leases:
         return sorted(held)
 
     @contextmanager
-    def kept(self, ids: Sequence[int]) -> Iterator[None]:
-        """Renews the lease on ``ids`` in the background until the block ends."""
+    def kept(
+        self, ids: Sequence[int] | Callable[[], Sequence[int]], lock: threading.Lock | None = None
+    ) -> Iterator[None]:
+        """Renews the lease on ``ids`` in the background until the block ends; a callable gives
+        the ids anew at each beat (messages whose hook has run and whose outcome waits), and
+        ``lock`` keeps a beat apart from the recording of those outcomes: both lock several
+        of the same rows, in no common order, and would otherwise deadlock on PostgreSQL."""
         stop = threading.Event()
         interval = self.heartbeat.total_seconds()
 
         def beat() -> None:
+            if callable(ids):
+                while not stop.wait(interval):
+                    try:
+                        with lock or nullcontext():
+                            self.renew(list(ids()))
+                    except Exception as exc:  # the database is away: the next beat tries again
+                        log.warning("outbox: lease renewal failed: %s", type(exc).__name__)
+                return
             wanted = list(ids)
             while wanted and not stop.wait(interval):
                 try:

@@ -37,7 +37,7 @@ def enqueue_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
             "outcome_unknown": False,
             "available_at": now,
             "created_at": now,
-            "request_id": request_id,
+            "request_id": r.get("request_id", request_id),
         }
         for r in rows
     ]
@@ -68,18 +68,26 @@ def broadcast(
     ref: str,
 ) -> None:
     """One message per enabled adapter implementing ``topic``; ``ref`` names the fact."""
+    enqueue_many(session, broadcast_rows(host, establishment_id, enabled, topic, payload, ref))
+
+
+def broadcast_rows(
+    host: PluginHost,
+    establishment_id: int,
+    enabled: frozenset[str],
+    topic: str,
+    payload: dict[str, Any],
+    ref: str,
+) -> list[dict[str, Any]]:
+    """The rows ``broadcast`` writes, for a caller that writes those of many facts in one insert."""
     assert topic in BROADCAST_TOPICS, topic
-    targets = sorted(host.implementers(topic) & enabled)
-    enqueue_many(
-        session,
-        [
-            {
-                "establishment_id": establishment_id,
-                "topic": topic,
-                "plugin": plugin,
-                "payload": payload,
-                "dedupe_key": f"{topic}:{plugin}:{ref}",
-            }
-            for plugin in targets
-        ],
-    )
+    return [
+        {
+            "establishment_id": establishment_id,
+            "topic": topic,
+            "plugin": plugin,
+            "payload": payload,
+            "dedupe_key": f"{topic}:{plugin}:{ref}",
+        }
+        for plugin in sorted(host.implementers(topic) & enabled)
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -143,23 +143,20 @@ def test_a_worker_whose_lease_ran_out_before_its_call_does_not_issue_again(
     db: Database, rhost: PluginHost, recorder: RecordingEmitter, tenant: helpers.Tenant
 ) -> None:
     """Claimed and loaded, then slow (a loaded machine, a long batch before it): by the time it
-    calls out, its lease has run out and another worker has taken the message and issued it.
-    Time is a clock both workers read, moved past the lease: nothing sleeps."""
+    calls out, its lease has run out and another worker has taken the message and issued it."""
     _send(db, rhost)
-    now = [utcnow()]
-
-    def clock() -> datetime:
-        return now[0]
-
-    slow = Deliverer(db, rhost, "slow", PUBLIC_URL, clock=clock)
+    late = [timedelta(0)]  # how far slow's clock has moved on since its claim
+    slow = Deliverer(db, rhost, "slow", PUBLIC_URL, clock=lambda: utcnow() + late[0])
     message_id = _emit_message(db).id
     assert message_id in slow.claim()
     job = slow._load(message_id)  # run_once loads every claimed message before calling out
     assert job is not None
-    now[0] += delivery.LEASE + timedelta(seconds=1)  # slower than its lease
-    assert Deliverer(db, rhost, "fast", PUBLIC_URL, clock=clock).run_once() >= 1
+    with db.session() as s:
+        s.execute(update(OutboxMessage).values(locked_until=utcnow()))  # the lease runs out
+    late[0] = slow.lease
+    assert Deliverer(db, rhost, "fast", PUBLIC_URL).run_once() >= 1
     outcome = slow._deliver_job(job)  # what slow's run_once does next
-    assert outcome.status == "lost"  # nothing called, nothing recorded over the new holder
+    assert outcome.status == "lost"
     assert sum(recorder.issued.values()) == 1 and len(recorder.calls) == 1
     assert _award(db).status == "issued" and _emit_message(db).status == "done"
 
