@@ -67,11 +67,23 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+_serializers: dict[tuple[str, ...], URLSafeTimedSerializer] = {}
+
+
 def _serializer() -> URLSafeTimedSerializer:
+    """The cookie serializer for the keys the process is configured with (one per key tuple:
+    reconfigured keys, a rotation, get a new one; deriving keys costs at every request)."""
+    configured = crypto.configured_keys()
+    found = _serializers.get(configured)
+    if found is None:
+        found = _serializers[configured] = _new_serializer(configured)
+    return found
+
+
+def _new_serializer(configured: tuple[str, ...]) -> URLSafeTimedSerializer:
     # Derived rather than reused: the Fernet keys encrypt secrets, this one only signs cookies.
     derived = [
-        hmac.new(key.encode(), b"acquis-lti-session", hashlib.sha256).hexdigest()
-        for key in crypto.configured_keys()
+        hmac.new(key.encode(), b"acquis-lti-session", hashlib.sha256).hexdigest() for key in configured
     ]
     # itsdangerous signs with the last key and accepts all: newest key is first in the settings.
     return URLSafeTimedSerializer(list(reversed(derived)), salt="acquis.lti.session")

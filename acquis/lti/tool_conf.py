@@ -14,7 +14,7 @@ from pylti1p3.deployment import Deployment
 from pylti1p3.registration import Registration
 from pylti1p3.request import Request
 from pylti1p3.tool_config.abstract import ToolConfAbstract
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from acquis.core.db import Database
@@ -50,6 +50,27 @@ def registration_of(session: Session, platform: LtiPlatform) -> Registration:
     )
 
 
+# Built once per process: the statement, not its result (the platform is read at every login
+# and launch, so an edited or removed platform takes effect at the next one). Two rows at most:
+# without a client id the issuer alone must be unambiguous.
+_PLATFORM_COLUMNS = select(
+    LtiPlatform.id,
+    LtiPlatform.issuer,
+    LtiPlatform.client_id,
+    LtiPlatform.auth_login_url,
+    LtiPlatform.auth_token_url,
+    LtiPlatform.jwks_url,
+    Establishment.id.label("establishment_id"),
+    Establishment.slug,
+    Establishment.locale,
+).join(Establishment, Establishment.id == LtiPlatform.establishment_id)
+_BY_ISSUER = _PLATFORM_COLUMNS.where(LtiPlatform.issuer == bindparam("iss")).limit(2)
+_BY_ISSUER_AND_CLIENT = _BY_ISSUER.where(LtiPlatform.client_id == bindparam("client_id"))
+_DEPLOYMENT_IDS = select(LtiDeployment.deployment_id).where(
+    LtiDeployment.platform_id == bindparam("platform_id")
+)
+
+
 class DbToolConf(ToolConfAbstract[Request]):
     def __init__(self, db: Database) -> None:
         super().__init__()
@@ -72,24 +93,10 @@ class DbToolConf(ToolConfAbstract[Request]):
 
     def _find(self, session: Session, iss: str, client_id: str | None) -> tuple[PlatformRef, Any] | None:
         """The platform as plain columns (no ORM objects: this runs twice per launch)."""
-        query = (
-            select(
-                LtiPlatform.id,
-                LtiPlatform.issuer,
-                LtiPlatform.client_id,
-                LtiPlatform.auth_login_url,
-                LtiPlatform.auth_token_url,
-                LtiPlatform.jwks_url,
-                Establishment.id.label("establishment_id"),
-                Establishment.slug,
-                Establishment.locale,
-            )
-            .join(Establishment, Establishment.id == LtiPlatform.establishment_id)
-            .where(LtiPlatform.issuer == iss)
-        )
         if client_id:
-            query = query.where(LtiPlatform.client_id == client_id)
-        rows = session.execute(query.limit(2)).all()
+            rows = session.execute(_BY_ISSUER_AND_CLIENT, {"iss": iss, "client_id": client_id}).all()
+        else:
+            rows = session.execute(_BY_ISSUER, {"iss": iss}).all()
         # Without a client id the issuer alone must be unambiguous.
         if len(rows) != 1:
             return None
@@ -120,9 +127,7 @@ class DbToolConf(ToolConfAbstract[Request]):
                 return None  # type: ignore[return-value]  # PyLTI1p3 turns None into "registration not found"
             ref, row = found
             if launching:
-                ids = session.scalars(
-                    select(LtiDeployment.deployment_id).where(LtiDeployment.platform_id == row.id)
-                )
+                ids = session.scalars(_DEPLOYMENT_IDS, {"platform_id": row.id})
                 self._deployments = (iss, row.client_id, set(ids))
         self.platform = ref
         return (

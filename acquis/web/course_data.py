@@ -34,9 +34,9 @@ from acquis.core.models import (
 
 def course_ref(session: Session, platform_id: int, context_id: str) -> tuple[str, str]:
     """(the platform's wwwroot, the course's xAPI id) for an LTI launch from Moodle."""
-    platform = session.get(LtiPlatform, platform_id)
-    assert platform is not None
-    wwwroot = platform.issuer.rstrip("/")
+    issuer = session.scalar(select(LtiPlatform.issuer).where(LtiPlatform.id == platform_id))
+    assert issuer is not None
+    wwwroot = issuer.rstrip("/")
     return wwwroot, f"{wwwroot}/course/view.php?id={context_id}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import flask_babel
 from flask_babel import force_locale
 
 from acquis.web.i18n import _l, lang_of
@@ -106,7 +107,22 @@ MESSAGES: dict[str, Any] = {
 }
 
 
+# lang → (the catalogue the words came from, the words): rendering ~100 lazy messages costs
+# more than the rest of a course page's template, and the catalogue is the same for every page.
+_WORDS: dict[str, tuple[Any, dict[str, str]]] = {}
+
+
 def words(locale: str) -> dict[str, str]:
-    """Every message of the course pages in the language of ``locale`` (French unless English)."""
-    with force_locale(lang_of(locale)):
-        return {key: str(message) for key, message in MESSAGES.items()}
+    """Every message of the course pages in the language of ``locale`` (French unless English).
+
+    Translated once per language and catalogue (the app's loaded translations object, so
+    another app or reloaded catalogue translates afresh); each caller gets its own copy.
+    """
+    lang = lang_of(locale)
+    with force_locale(lang):
+        catalogue = flask_babel.get_translations()
+        cached = _WORDS.get(lang)
+        if cached is None or cached[0] is not catalogue:
+            cached = (catalogue, {key: str(message) for key, message in MESSAGES.items()})
+            _WORDS[lang] = cached
+    return dict(cached[1])
