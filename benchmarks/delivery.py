@@ -20,22 +20,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select, text, update
+from bench_db import fresh_database
+from sqlalchemy import event, func, select, update
 
-from acquis.core import crypto, establishments, frameworks, migrate, tags
+from acquis.core import establishments, frameworks, tags
 from acquis.core.db import Database
 from acquis.core.delivery import Deliverer
 from acquis.core.ingest import ingest
 from acquis.core.models import Award, OutboxMessage
 from acquis.core.plugins import PluginHost
-from acquis.core.settings import Settings
 from acquis.core.xapi import parse_batch
 
 HOME = "https://moodle.bench.example"
@@ -123,16 +121,7 @@ def main() -> int:
     ap.add_argument("--database-url", help="PostgreSQL URL; default: a SQLite file in a temp folder")
     args = ap.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="acquis-bench-"))
-    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    settings = Settings.from_env({"ACQUIS_INSTANCE_PATH": str(tmp), "ACQUIS_DATABASE_URL": url})
-    crypto.configure((crypto.generate_key(),))
-    db = Database(settings)
-    if not settings.is_sqlite:
-        with db.engine.begin() as conn:  # a clean schema for a repeatable run
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(db.engine)
+    _, db = fresh_database(args.database_url)
     host = PluginHost()
     print(f"queueing {args.awards} awards…")
     queue_awards(db, host, args.awards)

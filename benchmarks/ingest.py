@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, func, select, text
+from bench_db import fresh_database
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, func, select
 from sqlalchemy.engine import Engine
 
-from acquis.core import crypto, establishments, frameworks, migrate, tags
+from acquis.core import establishments, frameworks, tags
 from acquis.core.db import Database
 from acquis.core.ingest import ingest
 from acquis.core.models import Award, Completion, OutboxMessage, Validation
@@ -255,16 +256,8 @@ def main() -> int:
     ap.add_argument("--database-url", help="PostgreSQL URL; default: a SQLite file in a temp folder")
     args = ap.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="acquis-bench-"))
-    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    settings = Settings.from_env({"ACQUIS_INSTANCE_PATH": str(tmp), "ACQUIS_DATABASE_URL": url})
-    crypto.configure((crypto.generate_key(),))
-    db = Database(settings)
-    if not settings.is_sqlite:
-        with db.engine.begin() as conn:  # a clean schema for a repeatable run
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(db.engine)
+    settings, db = fresh_database(args.database_url)
+    url = settings.database_url
     host = PluginHost()
     est_id = setup_tenant(db, host, args.activities)
 

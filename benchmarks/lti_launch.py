@@ -33,7 +33,6 @@ import multiprocessing
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,16 +41,15 @@ from urllib.parse import urlsplit
 import jwt
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
 from werkzeug.test import TestResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fakes and tests.live
 
-from acquis.core import crypto, migrate
+from bench_db import fresh_database
+
 from acquis.core.db import Database
 from acquis.core.plugins import PluginHost
 from acquis.core.runtime import Runtime
-from acquis.core.settings import Settings
 from acquis.web.app import create_app
 from tests import live
 from tests.fakes.lti_env import register
@@ -212,16 +210,7 @@ def main() -> int:
 
         KEY_SETS.ttl = 0.0
 
-    tmp = Path(tempfile.mkdtemp(prefix="acquis-bench-lti-"))
-    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    settings = Settings.from_env({"ACQUIS_INSTANCE_PATH": str(tmp), "ACQUIS_DATABASE_URL": url})
-    crypto.configure((crypto.generate_key(),))
-    db = Database(settings)
-    if not settings.is_sqlite:
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(db.engine)
+    settings, db = fresh_database(args.database_url, "acquis-bench-lti-")
     runtime = Runtime(settings=settings, db=db, host=PluginHost())
     app = create_app(runtime)
     platform = FakePlatform()
