@@ -8,14 +8,14 @@ the field, e.g. ``statements[2].actor.account.name``.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import math
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 
 import orjson
 
@@ -41,9 +41,12 @@ _COURSE_REF_MAX = 1024
 _LRS_KEYS = ("id", "stored", "authority", "version")  # what an LRS may add: not hashed
 
 
-@dataclass(frozen=True)
-class CompletionFact:
-    """One completion statement, reduced to what the pipeline needs."""
+class CompletionFact(NamedTuple):
+    """One completion statement, reduced to what the pipeline needs.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built several times faster,
+    which counts at one fact per ingested statement.
+    """
 
     statement_id: str  # the sender's id, or one derived from the content (stable across resends)
     source_id: str | None  # the sender's id only
@@ -213,6 +216,14 @@ def content_hash(statement: dict[str, Any]) -> str:
 
 def parse_statement(statement: Any, where: str, received_at: datetime) -> CompletionFact | None:
     """The completion fact in ``statement``, None when it is a valid statement of another kind."""
+    fact = _fast_statement(statement, received_at)
+    if not isinstance(fact, _Unsure):
+        return fact
+    return _checked_statement(statement, where, received_at)
+
+
+def _checked_statement(statement: Any, where: str, received_at: datetime) -> CompletionFact | None:
+    """``parse_statement`` field by field: every check, and the exact field of the first failure."""
     st = _obj(statement, where)
     # First, so that statements of any kind are checked: the web layer hashes them all.
     try:
@@ -247,7 +258,26 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
     context = _obj(st.get("context", {}), f"{where}.context")
     if verb_id not in COMPLETION_VERBS:
         return None
+    identifier = (system, value, email)
+    return _fact(
+        actor, obj, context, digest, source_id, identifier, activity_id, verb_id, success, grade, occurred
+    )
 
+
+def _fact(
+    actor: dict[str, Any],
+    obj: dict[str, Any],
+    context: dict[str, Any],
+    digest: str,
+    source_id: str | None,
+    identifier: tuple[str, str, str | None],
+    activity_id: str,
+    verb_id: str,
+    success: bool | None,
+    grade: float | None,
+    occurred: datetime,
+) -> CompletionFact:
+    """The fact of a completion statement whose fields were all checked (by either path)."""
     if verb_id == VERB_UNCOMPLETED:
         state = "incomplete"
     elif verb_id == VERB_PASSED:
@@ -261,17 +291,15 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
     else:
         state = "completed"
 
-    definition = obj.get("definition") if isinstance(obj.get("definition"), dict) else {}
-    assert isinstance(definition, dict)
+    definition = obj.get("definition")
+    if not isinstance(definition, dict):
+        definition = {}
     activity_type = definition.get("type")
     if not isinstance(activity_type, str) or len(activity_type) > _ACTIVITY_TYPE_MAX:
         activity_type = None
     course_ref = None
-    parents = (
-        (context.get("contextActivities") or {}).get("parent")
-        if isinstance(context.get("contextActivities"), dict)
-        else None
-    )
+    activities = context.get("contextActivities")
+    parents = activities.get("parent") if isinstance(activities, dict) else None
     if isinstance(parents, list):
         for parent in parents:
             # Context is not validated field by field, so anything may be found here.
@@ -284,18 +312,16 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
     statement_id = source_id or (
         f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
     )
+    name = actor.get("name")
+    system, value, email = identifier
     return CompletionFact(
-        statement_id=statement_id,
-        source_id=source_id,
-        content_hash=digest,
-        identifier_system=system,
-        identifier_value=value,
-        learner_name=(
-            _lang_map_first(actor.get("name"))
-            if isinstance(actor.get("name"), dict)
-            else str(actor.get("name") or "")
-        )[:255],
-        learner_email=email,
+        statement_id,
+        source_id,
+        digest,
+        system,
+        value,
+        (_lang_map_first(name) if isinstance(name, dict) else str(name or ""))[:255],
+        email,
         activity_id=activity_id,
         activity_name=_lang_map_first(definition.get("name"))[:512],
         activity_type=activity_type,
@@ -303,6 +329,105 @@ def parse_statement(statement: Any, where: str, received_at: datetime) -> Comple
         state=state,
         grade=grade,
         occurred_at=occurred,
+    )
+
+
+class _Unsure(enum.Enum):
+    """What the fast path answers when a statement is not of the common, well-formed shape."""
+
+    UNSURE = 0
+
+
+_UNSURE = _Unsure.UNSURE
+_CANONICAL_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_EMPTY: dict[str, Any] = {}
+
+
+def _good_text(value: Any, max_len: int) -> TypeGuard[str]:
+    """What ``_str`` accepts, as a test: exact str, not empty or blank, within ``max_len``."""
+    return type(value) is str and 0 < len(value) <= max_len and not value.isspace()
+
+
+def _fast_statement(statement: Any, received_at: datetime) -> CompletionFact | _Unsure | None:
+    """``parse_statement`` for the statements senders actually send, or ``_UNSURE``.
+
+    Moodle's logstore_xapi statements (account actor, activity object, scaled score, UTC
+    timestamp) pass the same checks as in ``_checked_statement`` here, without building a field
+    path for every check. Anything else — a failed check, an mbox actor, a raw score — answers
+    ``_UNSURE``, and the checked path decides and names the field: this path only ever accepts
+    what that one accepts, with the same fact (a property test holds both to it).
+    """
+    if type(statement) is not dict:
+        return _UNSURE
+    try:
+        digest = content_hash(statement)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return _UNSURE
+    source_id = statement.get("id")
+    if (source_id is not None or "id" in statement) and (
+        type(source_id) is not str or _CANONICAL_UUID_RE.fullmatch(source_id) is None
+    ):
+        return _UNSURE  # str(uuid.UUID(x)) is x itself for exactly these
+    actor = statement.get("actor")
+    if type(actor) is not dict or actor.get("objectType", "Agent") != "Agent":
+        return _UNSURE
+    account = actor.get("account")
+    if type(account) is not dict:
+        return _UNSURE
+    home, name = account.get("homePage"), account.get("name")
+    if not (
+        _good_text(home, _IDENTIFIER_MAX - len("xapi:"))
+        and _IRI_RE.fullmatch(home) is not None
+        and _good_text(name, _IDENTIFIER_MAX)
+    ):
+        return _UNSURE
+    verb = statement.get("verb")
+    if type(verb) is not dict:
+        return _UNSURE
+    verb_id = verb.get("id")
+    obj = statement.get("object")
+    if not (_good_text(verb_id, 1024) and _IRI_RE.fullmatch(verb_id) is not None and type(obj) is dict):
+        return _UNSURE
+    object_id = obj.get("id")
+    if (
+        obj.get("objectType", "Activity") != "Activity"
+        or not _good_text(object_id, 1024)
+        or _IRI_RE.fullmatch(object_id) is None
+    ):
+        return _UNSURE
+    result = statement.get("result", _EMPTY)
+    if type(result) is not dict:
+        return _UNSURE
+    success = result.get("success")
+    if success is not None and type(success) is not bool:
+        return _UNSURE
+    score = result.get("score")
+    grade: float | None = None
+    if score is not None:
+        scaled = score.get("scaled") if type(score) is dict else None
+        if type(scaled) not in (int, float) or not -1 <= scaled <= 1:  # type: ignore[operator]
+            return _UNSURE
+        grade = float(scaled)  # type: ignore[arg-type]
+    occurred = received_at
+    if "timestamp" in statement:
+        stamp = statement["timestamp"]
+        if not _good_text(stamp, 64):
+            return _UNSURE
+        try:
+            parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                return _UNSURE
+            occurred = parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return _UNSURE
+    context = statement.get("context", _EMPTY)
+    if type(context) is not dict:
+        return _UNSURE
+    if verb_id not in COMPLETION_VERBS:
+        return None
+    identifier = (f"xapi:{home.rstrip('/')}", name, None)
+    return _fact(
+        actor, obj, context, digest, source_id, identifier, object_id, verb_id, success, grade, occurred
     )
 
 

@@ -709,3 +709,186 @@ def test_parse_batch_only_raises_invalid_input_on_damaged_statements(statement: 
         assert exc.field.startswith("statements[0]")
         return
     _check_facts(facts)
+
+
+# --- the fast path: only ever what the checked path says -------------------------------------------
+
+
+def _both_paths(statement: Any) -> tuple[Any, Any]:
+    """(fast path's answer, checked path's answer or the InvalidInput it raised)."""
+    fast = xapi._fast_statement(statement, RECEIVED)
+    try:
+        checked: Any = xapi._checked_statement(statement, "statement", RECEIVED)
+    except InvalidInput as exc:
+        checked = exc
+    return fast, checked
+
+
+# The places the fast path checks, and values at the edges of what each check lets through.
+_CHECKED_PATHS = [
+    ("id",),
+    ("actor",),
+    ("actor", "objectType"),
+    ("actor", "account"),
+    ("actor", "account", "homePage"),
+    ("actor", "account", "name"),
+    ("verb",),
+    ("verb", "id"),
+    ("object",),
+    ("object", "objectType"),
+    ("object", "id"),
+    ("result",),
+    ("result", "success"),
+    ("result", "score"),
+    ("result", "score", "scaled"),
+    ("timestamp",),
+    ("context",),
+]
+_EDGE_VALUES: list[Any] = [
+    "",
+    " ",
+    "\t\n",
+    "x" * 64,
+    "x" * 65,
+    "x" * 255,
+    "x" * 256,
+    "http://a.org/" + "a" * 238,
+    "http://a.org/" + "a" * 1012,
+    "http://a b",
+    "http://a.org/\n",
+    "urn:x",
+    str(uuid.UUID(int=2**128 - 7)),
+    str(uuid.UUID(int=2**128 - 7)).upper(),
+    "{" + str(uuid.UUID(int=2**128 - 7)) + "}",
+    "2026-01-31T10:00:00",
+    "2026-01-31T10:00:00Z",
+    "2026-01-31T10:00:00+01:00",
+    "0001-01-01T00:00:00+01:00",
+    "2026-13-01T10:00:00Z",
+    "Agent",
+    "Group",
+    "Activity",
+    "SubStatement",
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.0000001,
+    -1.5,
+    math.nan,
+    None,
+    [],
+    {},
+    {"scaled": True},
+    {"scaled": 0.25},
+    {"scaled": 1.5},
+    {"scaled": -2},
+    {"scaled": math.inf},
+    {"raw": 1, "max": 2},
+]
+_EDGES = st.sampled_from(_EDGE_VALUES)
+
+
+@st.composite
+def _edited_reference(draw: st.DrawFn) -> Statement:
+    """A real statement (sometimes with an id) with one to three checked places set to edge values."""
+    statement = helpers.statement(
+        user=draw(st.sampled_from(["1", "u 2", "x" * 255])),
+        verb=draw(st.sampled_from(["completed", "passed", "failed", "uncompleted"])),
+    )
+    if draw(st.booleans()):
+        statement["id"] = str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1))))
+    for _ in range(draw(st.integers(1, 3))):
+        *parents, last = draw(st.sampled_from(_CHECKED_PATHS))
+        node: Any = statement
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        if draw(st.integers(0, 4)) == 0:
+            node.pop(last, None)
+        else:
+            node[last] = copy.deepcopy(draw(_EDGES))
+    return statement
+
+
+def test_fast_path_agrees_at_every_edge_of_every_place_it_checks() -> None:
+    """Each edge value at each checked place, alone: the cases the random edits reach too rarely."""
+    for path in _CHECKED_PATHS:
+        for value in [*_EDGE_VALUES, "<removed>"]:
+            for with_id in (False, True):
+                statement = helpers.statement(user="5")
+                if with_id:
+                    statement["id"] = str(uuid.UUID(int=2**127 + 5))
+                *parents, last = path
+                node: Any = statement
+                for key in parents:
+                    node = node.setdefault(key, {})
+                if value == "<removed>":
+                    node.pop(last, None)
+                else:
+                    node[last] = copy.deepcopy(value)
+                fast, checked = _both_paths(statement)
+                where = f"{'.'.join(path)} = {value!r}"
+                if isinstance(checked, InvalidInput):
+                    assert fast is xapi._UNSURE, where
+                else:
+                    assert fast is xapi._UNSURE or fast == checked, where
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(statement=_edited_reference() | _mutated_reference() | _json)
+def test_fast_path_accepts_only_what_the_checked_path_accepts_with_the_same_fact(statement: Any) -> None:
+    fast, checked = _both_paths(statement)
+    if isinstance(checked, InvalidInput):
+        assert fast is xapi._UNSURE
+    else:
+        assert fast is xapi._UNSURE or fast == checked
+
+
+@pytest.mark.parametrize("name", ["module-completed", "module-uncompleted"])
+def test_fast_path_answers_for_what_moodle_sends(name: str) -> None:
+    """Without this the property above would hold for a fast path that never answers."""
+    for statement in _reference(name):
+        fast, checked = _both_paths(statement)
+        assert fast is not xapi._UNSURE
+        assert fast == checked
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.update(id=str(uuid.uuid4())),
+        lambda s: s["result"].update(score={"scaled": -1}),
+        lambda s: s["result"].pop("success"),
+        lambda s: s.update(verb={"id": EXPERIENCED}),
+        lambda s: s.pop("timestamp", None),
+        lambda s: s.update(timestamp="2026-03-01T10:00:00+02:00"),
+    ],
+)
+def test_fast_path_answers_for_common_variants(change: Callable[[Statement], None]) -> None:
+    statement = helpers.statement(user="7")
+    change(statement)
+    fast, checked = _both_paths(statement)
+    assert fast is not xapi._UNSURE
+    assert fast == checked
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.update(id=str(uuid.uuid4()).upper()),  # valid, but not in canonical form
+        lambda s: s.update(actor={"mbox": "mailto:Ann@Example.org"}),
+        lambda s: s["result"].update(score={"raw": 3, "min": 0, "max": 4}),
+    ],
+)
+def test_fast_path_leaves_the_less_common_forms_to_the_checked_path(
+    change: Callable[[Statement], None],
+) -> None:
+    statement = helpers.statement(user="7")
+    change(statement)
+    fast, checked = _both_paths(statement)
+    assert fast is xapi._UNSURE
+    assert isinstance(checked, CompletionFact)
+    assert parse_batch([statement], RECEIVED) == [checked]
