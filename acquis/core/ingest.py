@@ -1,7 +1,8 @@
 """The pipeline from completion facts to validations and awards, in one transaction per batch.
 
 Stored once: completions are inserted with ON CONFLICT DO NOTHING on their two unique keys
-(sender's statement id, content hash), and only the rows actually inserted go on to the rules.
+(sender's statement id; learner, activity and content hash), and only the rows actually inserted
+go on to the rules.
 """
 
 from __future__ import annotations
@@ -14,11 +15,39 @@ from sqlalchemy.orm import Session
 
 from acquis.core import outbox, points
 from acquis.core.adapters import enabled_names
-from acquis.core.models import Activity, Completion, Learner, LearnerIdentifier, utcnow
+from acquis.core.models import Activity, Completion, Learner, LearnerIdentifier, dedupe_key, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.rules import Catalogue, Engine
-from acquis.core.sql import bulk_insert, insert_ignore, lock_learners, table
+from acquis.core.sql import (
+    array_param,
+    bulk_insert,
+    driver_rows,
+    insert_ignore,
+    is_postgresql,
+    lock_learners,
+    table,
+)
 from acquis.core.xapi import CompletionFact
+
+# Identifiers and activities of a batch, each looked up by its unique index (see acquis.core.sql).
+_IDENTIFIERS_SQL = {
+    "postgresql": "SELECT u.v, li.learner_id FROM unnest(CAST(%(v)s AS varchar[])) AS u(v) "
+    "CROSS JOIN LATERAL (SELECT learner_id FROM learner_identifier "
+    "WHERE establishment_id = %(e)s AND system = %(s)s AND value = u.v OFFSET 0) AS li",
+    "sqlite": "SELECT value, learner_id FROM learner_identifier "
+    "WHERE establishment_id = :e AND system = :s AND value IN (SELECT value FROM json_each(:v))",
+}
+_ACTIVITIES_SQL = {
+    "postgresql": "SELECT u.v, a.id, a.name FROM unnest(CAST(%(v)s AS varchar[])) AS u(v) "
+    "CROSS JOIN LATERAL (SELECT id, name FROM activity "
+    "WHERE establishment_id = %(e)s AND source_id = u.v OFFSET 0) AS a",
+    "sqlite": "SELECT source_id, id, name FROM activity "
+    "WHERE establishment_id = :e AND source_id IN (SELECT value FROM json_each(:v))",
+}
+
+
+def _backend(session: Session) -> str:
+    return "postgresql" if is_postgresql(session) else "sqlite"
 
 
 @dataclass(frozen=True)
@@ -33,23 +62,16 @@ def resolve_learners(
     """Learner ids by (system, value), creating the learners seen for the first time."""
     wanted = {(f.identifier_system, f.identifier_value): f for f in facts}
     found: dict[tuple[str, str], int] = {}
-    keys = list(wanted)
     by_system: dict[str, list[str]] = {}
-    for system, value in keys:
+    for system, value in wanted:
         by_system.setdefault(system, []).append(value)
-    # One system per query (a batch from one Moodle has one): "system = :s AND value IN (…)"
-    # is served by the unique index, where a row-value IN over pairs is not on PostgreSQL.
+    # One system per query (a batch from one Moodle has one).
+    sql = _IDENTIFIERS_SQL[_backend(session)]
     for system, values in by_system.items():
-        for start in range(0, len(values), 1000):
-            for value, learner_id in session.execute(
-                select(LearnerIdentifier.value, LearnerIdentifier.learner_id).where(
-                    LearnerIdentifier.establishment_id == establishment_id,
-                    LearnerIdentifier.system == system,
-                    LearnerIdentifier.value.in_(values[start : start + 1000]),
-                )
-            ):
-                found[(system, value)] = learner_id
-    missing = [k for k in keys if k not in found]
+        params = {"e": establishment_id, "s": system, "v": array_param(session, values)}
+        for value, learner_id in driver_rows(session, sql, params):
+            found[(system, value)] = learner_id
+    missing = [k for k in wanted if k not in found]
     if missing:
         _create_learners(session, establishment_id, [wanted[k] for k in missing], found)
     return found
@@ -121,24 +143,19 @@ def resolve_activities(
     session: Session, establishment_id: int, facts: Sequence[CompletionFact]
 ) -> dict[str, int]:
     wanted = {f.activity_id: f for f in facts}
-    ids = list(wanted)
     found: dict[str, int] = {}
-
     unnamed: list[int] = []
+    sql = _ACTIVITIES_SQL[_backend(session)]
 
-    def _load(chunk: list[str]) -> None:
-        for source_id, activity_id, name in session.execute(
-            select(Activity.source_id, Activity.id, Activity.name).where(
-                Activity.establishment_id == establishment_id, Activity.source_id.in_(chunk)
-            )
-        ):
+    def _load(source_ids: list[str]) -> None:
+        params = {"e": establishment_id, "v": array_param(session, source_ids)}
+        for source_id, activity_id, name in driver_rows(session, sql, params):
             found[source_id] = activity_id
             if not name and wanted[source_id].activity_name:
                 unnamed.append(activity_id)  # tagged before any statement named it
 
-    for i in range(0, len(ids), 500):
-        _load(ids[i : i + 500])
-    missing = [s for s in ids if s not in found]
+    _load(list(wanted))
+    missing = [s for s in wanted if s not in found]
     if missing:
         now = utcnow()
         session.execute(
@@ -155,8 +172,7 @@ def resolve_activities(
                 for s in missing
             ],
         )
-        for i in range(0, len(missing), 500):
-            _load(missing[i : i + 500])
+        _load(missing)
     by_id = {v: k for k, v in found.items()}
     for activity_id in unnamed:
         fact = wanted[by_id[activity_id]]
@@ -192,6 +208,7 @@ def ingest(
             "received_at": now,
             "source_id": f.source_id,
             "content_hash": f.content_hash,
+            "dedupe_key": dedupe_key(f.content_hash),
         }
         for f in facts
     ]

@@ -21,18 +21,19 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select, union_all, update
+import orjson
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from acquis.core import outbox
 from acquis.core.adapters import enabled_names
 from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
-from acquis.core.models import Attestation, Award, Completion, Validation, ValidationEvent, utcnow
+from acquis.core.models import Attestation, Award, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import bulk_insert, bulk_update, learners_lateral, table
+from acquis.core.sql import array_param, bulk_insert, bulk_update, driver_rows, table
 
 V = table(Validation)
 LIVE = frozenset({"pending_approval", "validated"})
@@ -42,9 +43,38 @@ COUNTS_AS_COMPLETED = frozenset({"completed", "passed"})
 
 __all__ = ["Catalogue", "Engine", "revoke_awards"]
 
+# The engine's reads, per backend (why they are written so: acquis.core.sql).
+_LATEST_COLUMNS = "c.learner_id, c.activity_id, c.id, c.state, c.grade, c.occurred_at, c.content_hash"
+_LATEST_POSTGRESQL = (
+    "SELECT p.l, p.a, c.id, c.state, c.grade "
+    "FROM unnest(CAST(%(l)s AS integer[]), CAST(%(a)s AS integer[])) AS p(l, a) "
+    "CROSS JOIN LATERAL (SELECT id, state, grade, occurred_at, content_hash FROM completion "
+    "WHERE learner_id = p.l AND activity_id = p.a OFFSET 0) AS c "
+    "ORDER BY c.occurred_at, c.content_hash"
+)
+_LATEST_SQLITE_BRANCH = (
+    f"SELECT {_LATEST_COLUMNS} FROM completion AS c "  # noqa: S608 - a fixed fragment
+    "WHERE c.learner_id IN (SELECT value FROM json_each(:l{i})) "
+    "AND c.activity_id IN (SELECT value FROM json_each(:a{i}))"
+)
+_VALIDATION_COLUMNS = (
+    "v.id, v.learner_id, v.competency_id, v.level_id, v.status, v.method, v.rule_id, "
+    "v.evidence, v.version, v.decision, v.reason"
+)
+_VALIDATIONS_POSTGRESQL = (
+    f"SELECT {_VALIDATION_COLUMNS} "  # noqa: S608 - fixed fragments
+    "FROM unnest(CAST(%(l)s AS integer[]), CAST(%(c)s AS integer[])) AS p(l, c) "
+    "CROSS JOIN LATERAL (SELECT * FROM validation "
+    "WHERE learner_id = p.l AND competency_id = p.c OFFSET 0) AS v"
+)
+_VALIDATIONS_SQLITE = (
+    f"SELECT {_VALIDATION_COLUMNS} "  # noqa: S608 - fixed fragments
+    "FROM json_each(:pairs) AS p JOIN validation AS v "
+    "ON v.learner_id = json_extract(p.value, '$[0]') AND v.competency_id = json_extract(p.value, '$[1]')"
+)
 
-@dataclass(frozen=True, slots=True)
-class LatestCompletion:
+
+class LatestCompletion(NamedTuple):
     id: int
     state: str
     grade: float | None
@@ -112,36 +142,94 @@ class Engine:
 
     # ---- entry points -------------------------------------------------------------------
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
-        pairs: set[tuple[int, int]] = set()
-        comps_of: dict[int, set[int]] = {}
+        """Apply the rules after new completions (or a new tag on past ones) of these activities."""
+        lowest: dict[tuple[int, int], int | None] = {}
+        touched_of: dict[int, dict[int, int | None]] = {}
         for learner_id, activity_id in learner_activity:
-            comps = comps_of.get(activity_id)
-            if comps is None:
-                comps = comps_of[activity_id] = self.cat.competencies_for_activities([activity_id])
-            pairs.update((learner_id, comp) for comp in comps)
-        self.reconcile(pairs)
+            touched = touched_of.get(activity_id)
+            if touched is None:
+                touched = touched_of[activity_id] = self._touched_ranks(activity_id)
+            for comp_id, rank in touched.items():
+                key = (learner_id, comp_id)
+                if key in lowest:
+                    known = lowest[key]
+                    rank = None if known is None or rank is None else min(known, rank)  # noqa: PLW2901
+                lowest[key] = rank
+        self.reconcile(set(lowest), lowest)
 
-    def reconcile(self, pairs: set[tuple[int, int]]) -> None:
+    def _touched_ranks(self, activity_id: int) -> dict[int, int | None]:
+        """The competencies whose levels ``activity_id`` may move, each with the lowest rank it
+        gives evidence for; None where any level may move (a parent, moved by its facets)."""
+        touched: dict[int, int | None] = {}
+        for comp_id in self.cat.competencies_for_activities([activity_id]):
+            ranks = [
+                rank
+                for rank, level_id in self.cat.levels_by_comp.get(comp_id, [])
+                for rule_id in self.cat.rules_by_level.get(level_id, ())
+                if activity_id in self.cat.rules[rule_id].activity_ids
+            ]
+            touched[comp_id] = min(ranks) if ranks and not self.cat.children.get(comp_id) else None
+        return touched
+
+    def reconcile(
+        self, pairs: set[tuple[int, int]], lowest: dict[tuple[int, int], int | None] | None = None
+    ) -> None:
+        """Bring the validations of ``pairs`` (learner, competency) in line with the facts.
+
+        With ``lowest`` (the lowest rank the new evidence is for, per pair), pairs where that
+        evidence cannot move anything are left alone before anything is read about them.
+        """
         if not pairs:
             return
-        # Group learners by competency (with its facets: a parent's levels depend on all of
-        # them), so that reads fetch exactly the pairs concerned, not every learner × every
-        # competency of the batch.
-        groups: dict[int, set[int]] = {}
-        for learner_id, comp_id in pairs:
-            for comp in (comp_id, *self.cat.children.get(comp_id, ())):
-                groups.setdefault(comp, set()).add(learner_id)
         # The reads below go to the connection (plain rows, no ORM loading): flush first what
         # the session holds, as its autoflush would have before a query.
         self.session.flush()
+        existing = self._load_validations(self._groups(pairs))
+        if lowest is not None:
+            pairs = {p for p in pairs if self._may_move(p, lowest[p], existing)}
+            if not pairs:
+                return
+        groups = self._groups(pairs)
         latest = self._latest_completions(groups)
-        existing = self._load_validations(groups)
         attestations = self._attestations(groups) if self.cat.has_partners else {}
         now = utcnow()
         # Facets first, then their parents, so a parent sees its facets' new statuses.
         for learner_id, comp_id in sorted(pairs, key=lambda p: (-self.cat.depth(p[1]), p)):
             self._reconcile_one(learner_id, comp_id, latest, existing, attestations, now)
         self._write([v for v in existing.values() if v.changed], now)
+
+    def _groups(self, pairs: set[tuple[int, int]]) -> dict[int, set[int]]:
+        """Learners by competency, with its facets (a parent's levels depend on all of them), so
+        that reads fetch exactly the pairs concerned, not every learner × every competency."""
+        groups: dict[int, set[int]] = {}
+        for learner_id, comp_id in pairs:
+            for comp in (comp_id, *self.cat.children.get(comp_id, ())):
+                groups.setdefault(comp, set()).add(learner_id)
+        return groups
+
+    def _may_move(
+        self, pair: tuple[int, int], rank: int | None, existing: dict[tuple[int, int], VRec]
+    ) -> bool:
+        """Whether new evidence for level ``rank`` and up can change any level of ``pair``.
+
+        It cannot when the level below ``rank`` is not validated and no level from ``rank`` up
+        is live: evidence there is kept (it is the completion) and counts once the level below is
+        reached, which reconciles this pair again. Levels below ``rank`` got no new evidence.
+        This is the case ``_reconcile_one`` passes over; deciding it from the validations alone
+        spares reading the pair's completions, which most of a batch's pairs would otherwise need.
+        """
+        if rank is None:
+            return True
+        learner_id, comp_id = pair
+        below: VRec | None = None
+        first = True
+        for level_rank, level_id in self.cat.levels_by_comp.get(comp_id, []):
+            v = existing.get((learner_id, level_id))
+            if level_rank < rank:
+                below, first = v, False
+            elif v is not None and v.status in LIVE:
+                return True
+        return first or (below is not None and below.status == "validated")
 
     # ---- reading ------------------------------------------------------------------------
     def _activities_of(self, comp_id: int) -> set[int]:
@@ -152,6 +240,7 @@ class Engine:
         return found
 
     def _latest_completions(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], LatestCompletion]:
+        """The latest completion of each (learner, activity) the rules of ``groups`` look at."""
         by_activities: dict[tuple[int, ...], set[int]] = {}
         for comp_id, learners in groups.items():
             activities = tuple(sorted(self._activities_of(comp_id)))
@@ -159,95 +248,55 @@ class Engine:
                 by_activities.setdefault(activities, set()).update(learners)
         if not by_activities:
             return {}
-        columns = (
-            Completion.learner_id,
-            Completion.activity_id,
-            Completion.id,
-            Completion.state,
-            Completion.grade,
-        )
-        # The latest statement wins; equal timestamps are ordered by content, not by arrival.
-        # Ordering in SQL keeps timestamps out of Python: the last row wins.
-        order = (Completion.occurred_at, Completion.content_hash)
-        latest: dict[tuple[int, int], LatestCompletion] = {}
+        # One probe of the (learner, activity, dedupe key) index per pair. The latest statement
+        # wins; equal timestamps are ordered by content, not by arrival. Ordering in SQL keeps
+        # timestamps out of Python: the last row wins.
         if self.postgresql:
-            # One branch per set of activities: a (learner, activity) met in two sets gets the
-            # same rows from both, and the global order keeps them in order.
-            both = union_all(
-                *(
-                    learners_lateral(
-                        (*columns, *order),
-                        Completion.learner_id,
-                        learners,
-                        Completion.activity_id.in_(activities),
-                    )
-                    for activities, learners in by_activities.items()
-                )
-            ).subquery()
-            stmt = select(*(both.c[c.key] for c in columns)).order_by(*(both.c[o.key] for o in order))
-            for r in self.session.connection().execute(stmt):
-                latest[(r[0], r[1])] = LatestCompletion(r[2], r[3], r[4])
-            return latest
-        conditions = [
-            and_(Completion.learner_id.in_(learners), Completion.activity_id.in_(activities))
-            for activities, learners in by_activities.items()
-        ]
-        for chunk in range(0, len(conditions), 50):
-            rows = self.session.connection().execute(
-                select(*columns)
-                # No establishment term: learner ids are already the establishment's, and that
-                # term would lead SQLite to scan the establishment's completions by its index.
-                .where(or_(*conditions[chunk : chunk + 50]))
-                .order_by(*order)
-            )
-            for r in rows:
-                latest[(r[0], r[1])] = LatestCompletion(r[2], r[3], r[4])
-        return latest
+            pairs = {(lid, a) for acts, learners in by_activities.items() for a in acts for lid in learners}
+            sql = _LATEST_POSTGRESQL
+            params = {"l": [p[0] for p in pairs], "a": [p[1] for p in pairs]}
+        else:
+            # SQLite: one branch per set of activities, each an index search over the product of
+            # its learners and activities (the pairs one by one as a JSON list would be parsed
+            # element by element again by the join).
+            branches: list[str] = []
+            params = {}
+            for i, (acts, learners) in enumerate(by_activities.items()):
+                branches.append(_LATEST_SQLITE_BRANCH.format(i=i))
+                params[f"l{i}"] = array_param(self.session, sorted(learners))
+                params[f"a{i}"] = array_param(self.session, acts)
+            sql = " UNION ALL ".join(branches) + " ORDER BY 6, 7"
+        rows = driver_rows(self.session, sql, params)
+        return {(r[0], r[1]): LatestCompletion(r[2], r[3], r[4]) for r in rows}
 
     def _load_validations(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], VRec]:
+        """The validations of each (learner, competency) of ``groups``, by (learner, level)."""
+        pairs = [(learner_id, comp_id) for comp_id, learners in groups.items() for learner_id in learners]
+        if self.postgresql:
+            sql = _VALIDATIONS_POSTGRESQL
+            params: dict[str, Any] = {"l": [p[0] for p in pairs], "c": [p[1] for p in pairs]}
+        else:
+            sql, params = _VALIDATIONS_SQLITE, {"pairs": array_param(self.session, pairs)}
         existing: dict[tuple[int, int], VRec] = {}
-        by_comp: dict[frozenset[int], set[int]] = {}
-        for comp_id, learners in groups.items():
-            by_comp.setdefault(frozenset(learners), set()).add(comp_id)
-        columns = (
-            Validation.id,
-            Validation.learner_id,
-            Validation.competency_id,
-            Validation.level_id,
-            Validation.status,
-            Validation.method,
-            Validation.rule_id,
-            Validation.evidence,
-            Validation.version,
-            Validation.decision,
-            Validation.reason,
-        )
-        # A plain OR on both backends: the validations of a batch's learners are few, and
-        # measured up to 100,000 events (20,000 validations) PostgreSQL's scan of them was
-        # cheaper than the LATERAL form used for completions.
-        conditions = [
-            and_(Validation.learner_id.in_(learners), Validation.competency_id.in_(comps))
-            for learners, comps in by_comp.items()
-        ]
-        statements = [
-            select(*columns).where(or_(*conditions[chunk : chunk + 50]))
-            for chunk in range(0, len(conditions), 50)
-        ]
-        for stmt in statements:
-            for row in self.session.connection().execute(stmt):
-                existing[(row.learner_id, row.level_id)] = VRec(
-                    id=row.id,
-                    learner_id=row.learner_id,
-                    competency_id=row.competency_id,
-                    level_id=row.level_id,
-                    status=row.status,
-                    method=row.method,
-                    rule_id=row.rule_id,
-                    evidence=list(row.evidence or []),
-                    version=row.version,
-                    decision=row.decision,
-                    reason=row.reason,
-                )
+        for row in driver_rows(self.session, sql, params):
+            vid, learner_id, comp_id, level_id, status, method, rule_id, stored, version, decision, reason = (
+                row
+            )
+            # SQLite hands JSON back as text, PostgreSQL's driver as Python values.
+            evidence = orjson.loads(stored) if isinstance(stored, str | bytes) else stored
+            existing[(learner_id, level_id)] = VRec(
+                id=vid,
+                learner_id=learner_id,
+                competency_id=comp_id,
+                level_id=level_id,
+                status=status,
+                method=method,
+                rule_id=rule_id,
+                evidence=list(evidence or []),
+                version=version,
+                decision=decision,
+                reason=reason,
+            )
         return existing
 
     def _attestations(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], list[str]]:

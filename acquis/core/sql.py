@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Integer, Select, Table, bindparam, func, literal, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -15,6 +16,45 @@ from sqlalchemy.sql.elements import ColumnElement
 LOCK_NAMESPACE = 0x61637175  # "acqu": the first key of acquis' advisory locks
 # SQLite's default limit on bound parameters per statement since 3.32 (2020).
 _SQLITE_MAX_VARIABLES = 32766
+
+
+# ---- many values as one parameter --------------------------------------------------------------
+#
+# The reads of ingest name hundreds to thousands of ids. As ``IN (…)`` lists, SQLAlchemy renders
+# a bind parameter per value and compiles a new statement each time, which cost more than the
+# database spent answering. Here the values travel as one parameter (a JSON text read by
+# ``json_each`` on SQLite, an array on PostgreSQL) in statements written for each backend, whose
+# text does not change with the number of values, run straight on the driver.
+#
+# On PostgreSQL each value drives one index probe through ``unnest(…) CROSS JOIN LATERAL
+# (… OFFSET 0)``: for ``= ANY(array)`` or a join with an unnest, the planner prefers scanning
+# every row of the establishment (or the whole table) and filtering, a cost that grows with the
+# data; the fence keeps the subquery from being flattened back into that plan.
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def array_param(session: Session, values: Iterable[Any]) -> Any:
+    """``values`` as one parameter: an array on PostgreSQL, a JSON array (text) on SQLite."""
+    listed = list(values)
+    return listed if is_postgresql(session) else orjson.dumps(listed).decode()
+
+
+def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
+    """The rows of ``sql``, written for the session's driver, in the session's transaction.
+
+    Values come back as the driver gives them, as plain tuples: no type processing (JSON is
+    text on SQLite) and no result rows built by SQLAlchemy, which for ingest's reads of
+    thousands of rows took longer than the database.
+    """
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def table(model: type[Any]) -> Table:

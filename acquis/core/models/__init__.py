@@ -28,6 +28,7 @@ from acquis.core.models.records import (
     Completion,
     Validation,
     ValidationEvent,
+    dedupe_key,
 )
 from acquis.core.models.tenancy import (
     AdapterConfig,
@@ -86,6 +87,7 @@ __all__ = [
     "Validation",
     "ValidationEvent",
     "ValidationRule",
+    "dedupe_key",
     "partner_competency",
     "rule_activity",
     "utcnow",
