@@ -829,6 +829,13 @@ def on_completions(
     pairs = set(learner_activity_pairs)
     if not pairs:
         return
+    # Most establishments run no points programme: one probe of an index, in a statement that
+    # never changes, before any query naming the batch's activities (compiled anew each time).
+    if (
+        session.scalar(select(ActionTag.id).where(ActionTag.establishment_id == establishment_id).limit(1))
+        is None
+    ):
+        return
     activity_ids = sorted({a for _, a in pairs})
     tags: list[ActionTag] = []
     for i in range(0, len(activity_ids), _CHUNK):

@@ -44,6 +44,7 @@ COUNTS_AS_COMPLETED = frozenset({"completed", "passed"})
 __all__ = ["Catalogue", "Engine", "revoke_awards"]
 
 # The engine's reads, per backend (why they are written so: acquis.core.sql).
+_BRANCHES_PER_STATEMENT = 200  # SQLite's limit on a compound SELECT is 500
 _LATEST_COLUMNS = "c.learner_id, c.activity_id, c.id, c.state, c.grade, c.occurred_at, c.content_hash"
 _LATEST_POSTGRESQL = (
     "SELECT p.l, p.a, c.id, c.state, c.grade "
@@ -67,10 +68,9 @@ _VALIDATIONS_POSTGRESQL = (
     "CROSS JOIN LATERAL (SELECT * FROM validation "
     "WHERE learner_id = p.l AND competency_id = p.c OFFSET 0) AS v"
 )
-_VALIDATIONS_SQLITE = (
-    f"SELECT {_VALIDATION_COLUMNS} "  # noqa: S608 - fixed fragments
-    "FROM json_each(:pairs) AS p JOIN validation AS v "
-    "ON v.learner_id = json_extract(p.value, '$[0]') AND v.competency_id = json_extract(p.value, '$[1]')"
+_VALIDATIONS_SQLITE_BRANCH = (
+    f"SELECT {_VALIDATION_COLUMNS} FROM validation AS v "  # noqa: S608 - a fixed fragment
+    "WHERE v.learner_id IN (SELECT value FROM json_each(:l{i})) AND v.competency_id = :c{i}"
 )
 
 
@@ -253,32 +253,34 @@ class Engine:
         # timestamps out of Python: the last row wins.
         if self.postgresql:
             pairs = {(lid, a) for acts, learners in by_activities.items() for a in acts for lid in learners}
-            sql = _LATEST_POSTGRESQL
             params = {"l": [p[0] for p in pairs], "a": [p[1] for p in pairs]}
+            rows = driver_rows(self.session, _LATEST_POSTGRESQL, params)
         else:
             # SQLite: one branch per set of activities, each an index search over the product of
             # its learners and activities (the pairs one by one as a JSON list would be parsed
             # element by element again by the join).
-            branches: list[str] = []
-            params = {}
-            for i, (acts, learners) in enumerate(by_activities.items()):
-                branches.append(_LATEST_SQLITE_BRANCH.format(i=i))
-                params[f"l{i}"] = array_param(self.session, sorted(learners))
-                params[f"a{i}"] = array_param(self.session, acts)
-            sql = " UNION ALL ".join(branches) + " ORDER BY 6, 7"
-        rows = driver_rows(self.session, sql, params)
+            rows = self._union_rows(
+                _LATEST_SQLITE_BRANCH,
+                [{"l": sorted(learners), "a": list(acts)} for acts, learners in by_activities.items()],
+                " ORDER BY 6, 7",
+            )
         return {(r[0], r[1]): LatestCompletion(r[2], r[3], r[4]) for r in rows}
 
     def _load_validations(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], VRec]:
         """The validations of each (learner, competency) of ``groups``, by (learner, level)."""
-        pairs = [(learner_id, comp_id) for comp_id, learners in groups.items() for learner_id in learners]
+        params: dict[str, Any]
         if self.postgresql:
+            pairs = [(learner_id, comp_id) for comp_id, learners in groups.items() for learner_id in learners]
             sql = _VALIDATIONS_POSTGRESQL
-            params: dict[str, Any] = {"l": [p[0] for p in pairs], "c": [p[1] for p in pairs]}
-        else:
-            sql, params = _VALIDATIONS_SQLITE, {"pairs": array_param(self.session, pairs)}
+            params = {"l": [p[0] for p in pairs], "c": [p[1] for p in pairs]}
+            rows = driver_rows(self.session, sql, params)
+        else:  # one branch per competency, as for the completions
+            rows = self._union_rows(
+                _VALIDATIONS_SQLITE_BRANCH,
+                [{"l": sorted(learners), "c": c} for c, learners in groups.items()],
+            )
         existing: dict[tuple[int, int], VRec] = {}
-        for row in driver_rows(self.session, sql, params):
+        for row in rows:
             vid, learner_id, comp_id, level_id, status, method, rule_id, stored, version, decision, reason = (
                 row
             )
@@ -316,6 +318,27 @@ class Engine:
                     evidence_ref("attestation", attestation_id)
                 )
         return found
+
+    def _union_rows(self, branch: str, groups: list[dict[str, Any]], order: str = "") -> list[Any]:
+        """SQLite: the rows of ``branch`` for each group, as UNION ALLs of a bounded size.
+
+        ``branch`` names its parameters ``:<key>{i}``; lists go as JSON. SQLite refuses a
+        compound SELECT of more than 500 branches, so a batch touching more groups than that
+        is read in several statements (``order`` applies within each: a pair met in two groups
+        gets the same rows in both, so the last row of a pair is the same in every statement).
+        """
+        rows: list[Any] = []
+        for start in range(0, len(groups), _BRANCHES_PER_STATEMENT):
+            params: dict[str, Any] = {}
+            branches: list[str] = []
+            for i, group in enumerate(groups[start : start + _BRANCHES_PER_STATEMENT]):
+                branches.append(branch.format(i=i))
+                for key, value in group.items():
+                    params[f"{key}{i}"] = (
+                        array_param(self.session, value) if isinstance(value, list | tuple) else value
+                    )
+            rows.extend(driver_rows(self.session, " UNION ALL ".join(branches) + order, params))
+        return rows
 
     # ---- deciding -----------------------------------------------------------------------
     def _rule_evidence(

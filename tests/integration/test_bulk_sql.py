@@ -6,7 +6,7 @@ On SQLite it bypasses SQLAlchemy's executemany for speed; these tests pin the va
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
@@ -92,3 +92,24 @@ def test_returning_spans_statements_and_skips_conflicts(
     with db.session() as s:
         stored = {k: i for k, i in s.execute(select(OutboxMessage.dedupe_key, OutboxMessage.id))}
     assert stored == {r.dedupe_key: r.id for r in [*first, *again]}
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        WHOLE_SECOND,
+        WITH_MICROS,
+        datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=timezone(timedelta(hours=2))),  # another zone
+        datetime(999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5))),  # a year of 3 digits
+        datetime(1, 1, 1, 5, 0, tzinfo=timezone(timedelta(hours=4))),
+    ],
+)
+def test_sqlite_dates_are_formatted_in_one_step_as_sqlalchemy_does(when: datetime) -> None:
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from acquis.core.models.base import UTCDateTime
+
+    dialect = sqlite_dialect.dialect()
+    process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    assert sql._sqlite_utc_text(when) == process(when)

@@ -170,3 +170,29 @@ def test_evidence_above_an_unreached_level_is_left_for_later_and_then_counts(
     assert a_levels() == {"Novice": "validated", "Intermédiaire": "revoked", "Compétent": "revoked"}
     with db.session() as s:
         assert establishments.get(s, "univ-a").id == est_id
+
+
+def test_a_batch_touching_more_competencies_than_one_statement_can_read(
+    db: Database, host: PluginHost
+) -> None:
+    """SQLite refuses a compound SELECT of more than 500 branches: the reads go in several."""
+    _wipe(db.engine)
+    many = {
+        "code": "wide",
+        "title": "Wide",
+        "competencies": [{"code": f"W{i}", "title": f"W{i}"} for i in range(600)],
+    }
+    with db.session() as s:
+        t = helpers.make_tenant(s, host, "univ-a", framework=many, badges=False)
+        for i in range(600):
+            helpers.tag(s, t, [1000 + i], f"W{i}", "Novice")
+            helpers.tag(s, t, [2000 + i], f"W{i}", "Intermédiaire")
+        est_id = t.est.id
+    first = [_statement("1", 1000 + i, "done", i) for i in range(600)]
+    then = [_statement("1", 2000 + i, "done", 600 + i) for i in range(600)]
+    for batch in (first, then):  # 600 competencies in each
+        with db.session() as s:
+            ingest(s, host, est_id, [f for f in parse_batch(batch, utcnow()) if f])
+    with db.session() as s:
+        statuses = s.scalars(select(Validation.status)).all()
+    assert len(statuses) == 1200 and set(statuses) == {"validated"}
