@@ -174,11 +174,13 @@ def resolve_activities(
         )
         _load(missing)
     by_id = {v: k for k, v in found.items()}
-    for activity_id in unnamed:
+    # In id order: two batches naming the same activities then lock them in the same order,
+    # where in their statements' order they could deadlock; a name another batch gave first stays.
+    for activity_id in sorted(unnamed):
         fact = wanted[by_id[activity_id]]
         session.execute(
             update(Activity)
-            .where(Activity.id == activity_id)
+            .where(Activity.id == activity_id, Activity.name == "")
             .values(name=fact.activity_name, kind=fact.activity_type, course_ref=fact.course_ref)
         )
     return found

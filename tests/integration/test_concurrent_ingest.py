@@ -11,7 +11,16 @@ from sqlalchemy import func, select
 from acquis.core import establishments
 from acquis.core.db import Database
 from acquis.core.ingest import ingest
-from acquis.core.models import Award, Completion, Learner, LearnerIdentifier, Level, Validation, utcnow
+from acquis.core.models import (
+    Activity,
+    Award,
+    Completion,
+    Learner,
+    LearnerIdentifier,
+    Level,
+    Validation,
+    utcnow,
+)
 from acquis.core.plugins import PluginHost
 from acquis.core.xapi import parse_batch
 from tests import helpers
@@ -111,3 +120,37 @@ def test_concurrent_senders_reach_the_sequential_outcome(db: Database, host: Plu
     assert got[1] == expected[1]  # no duplicate learner from the creation race
     assert got[2] == expected[2]  # the same levels reached, by the same learners
     assert got[3] == expected[3]  # never two live awards for one validation
+
+
+def test_two_senders_naming_the_same_new_activities_do_not_deadlock(db: Database, host: PluginHost) -> None:
+    """Tagged activities get their names from the first statements about them; two batches
+    bringing those in opposite orders, at once, both go through (no retry here)."""
+    cmids = list(range(100, 160))
+    with db.session() as s:
+        t = helpers.make_tenant(s, host, "univ-a")
+        helpers.tag(s, t, cmids, "C1", "Novice")  # the tag creates the activities, unnamed
+        est_id = t.est.id
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def sender(user: str, order: list[int]) -> None:
+        facts = [f for f in parse_batch([helpers.statement(user=user, cmid=c) for c in order], utcnow()) if f]
+        try:
+            barrier.wait()  # before either transaction begins (SQLite's is taken at BEGIN)
+            with db.session() as s:
+                ingest(s, host, est_id, facts)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=sender, args=("a", cmids)),
+        threading.Thread(target=sender, args=("b", cmids[::-1])),
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with db.session() as s:
+        names = set(s.scalars(select(Activity.name).where(Activity.source_id.like("%id=1__"))))
+    assert names == {f"Module {c}" for c in cmids}
