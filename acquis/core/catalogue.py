@@ -54,6 +54,10 @@ class Catalogue:
     children: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     badges: dict[int, BadgeDef] = field(default_factory=dict)  # level_id → badge class
     has_partners: bool = False  # lets the engine skip looking for attestations
+    # What the engine derives from the above, per activity or competency, kept with them:
+    # a catalogue is never changed once loaded, and one serves a whole batch or more.
+    touched_ranks: dict[int, dict[int, int | None]] = field(default_factory=dict)  # by activity
+    activities_of: dict[int, tuple[int, ...]] = field(default_factory=dict)  # by competency
 
     @classmethod
     def load(cls, session: Session, establishment_id: int) -> Catalogue:

@@ -144,12 +144,8 @@ class Engine:
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
         """Apply the rules after new completions (or a new tag on past ones) of these activities."""
         lowest: dict[tuple[int, int], int | None] = {}
-        touched_of: dict[int, dict[int, int | None]] = {}
         for learner_id, activity_id in learner_activity:
-            touched = touched_of.get(activity_id)
-            if touched is None:
-                touched = touched_of[activity_id] = self._touched_ranks(activity_id)
-            for comp_id, rank in touched.items():
+            for comp_id, rank in self._touched_ranks(activity_id).items():
                 key = (learner_id, comp_id)
                 if key in lowest:
                     known = lowest[key]
@@ -160,7 +156,10 @@ class Engine:
     def _touched_ranks(self, activity_id: int) -> dict[int, int | None]:
         """The competencies whose levels ``activity_id`` may move, each with the lowest rank it
         gives evidence for; None where any level may move (a parent, moved by its facets)."""
-        touched: dict[int, int | None] = {}
+        known = self.cat.touched_ranks.get(activity_id)
+        if known is not None:
+            return known
+        touched = self.cat.touched_ranks[activity_id] = {}
         for comp_id in self.cat.competencies_for_activities([activity_id]):
             ranks = [
                 rank
@@ -232,18 +231,23 @@ class Engine:
         return first or (below is not None and below.status == "validated")
 
     # ---- reading ------------------------------------------------------------------------
-    def _activities_of(self, comp_id: int) -> set[int]:
+    def _activities_of(self, comp_id: int) -> tuple[int, ...]:
+        """The activities any rule of ``comp_id``'s levels looks at, in order."""
+        known = self.cat.activities_of.get(comp_id)
+        if known is not None:
+            return known
         found: set[int] = set()
         for _, level_id in self.cat.levels_by_comp.get(comp_id, []):
             for rule_id in self.cat.rules_by_level.get(level_id, ()):
                 found.update(self.cat.rules[rule_id].activity_ids)
-        return found
+        activities = self.cat.activities_of[comp_id] = tuple(sorted(found))
+        return activities
 
     def _latest_completions(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], LatestCompletion]:
         """The latest completion of each (learner, activity) the rules of ``groups`` look at."""
         by_activities: dict[tuple[int, ...], set[int]] = {}
         for comp_id, learners in groups.items():
-            activities = tuple(sorted(self._activities_of(comp_id)))
+            activities = self._activities_of(comp_id)
             if activities:
                 by_activities.setdefault(activities, set()).update(learners)
         if not by_activities:
