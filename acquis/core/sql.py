@@ -8,11 +8,10 @@ from itertools import chain
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Integer, Select, Table, bindparam, func, literal, select, text, true
+from sqlalchemy import Table, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import ColumnElement
 
 from acquis.core.models.base import UTCDateTime
 
@@ -251,30 +250,3 @@ def bulk_update(session: Session, tbl: Table, rows: Sequence[dict[str, Any]], ke
         f"FROM unnest({', '.join(casts)}) AS s({', '.join(names)}) WHERE t.{quoted_key} = s.{quoted_key}"
     )
     session.execute(text(sql), params)
-
-
-def learners_lateral(
-    columns: Sequence[Any], learner_column: Any, learner_ids: Iterable[int], *where: ColumnElement[bool]
-) -> Select[Any]:
-    """PostgreSQL: ``columns`` of the rows of ``learner_ids`` matching ``where``, per learner.
-
-    A LATERAL join over the learner ids, so each learner is one probe of the index that starts
-    with ``learner_column``. The plain ``learner IN (…) AND activity IN (…)`` is estimated as one
-    index descent per pair of values, so the planner scans the whole table instead (ingest's
-    reads then grow with the table); the LATERAL form, kept from being flattened, cannot be
-    planned that way. Rows keep the names of ``columns``; several such selects can be joined
-    with UNION ALL into one round trip.
-    """
-    ids = literal(sorted(learner_ids), postgresql.ARRAY(Integer))
-    learners = func.unnest(ids).table_valued("id").render_derived(name="p")
-    inner = (
-        select(*(c.label(f"c{i}") for i, c in enumerate(columns)))
-        .where(learner_column == learners.c.id, *where)
-        .offset(0)  # a fence: without it the subquery is pulled up and joined by hash again
-        .lateral("r")
-    )
-    return (
-        select(*(inner.c[f"c{i}"].label(c.key) for i, c in enumerate(columns) if c.key is not None))
-        .select_from(learners)
-        .join(inner, true())
-    )
