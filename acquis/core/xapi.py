@@ -104,18 +104,25 @@ def _lang_map_first(value: Any) -> str:
     return ""
 
 
-def _timestamp(value: Any, where: str) -> datetime:
-    text = _str(value, where, 64)
+def _utc_instant(text: str) -> datetime | str:
+    """The instant ``text`` names, in UTC, or why it names none (said of the field)."""
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput("must be an ISO 8601 timestamp", field=where) from None
+        return "must be an ISO 8601 timestamp"
     if parsed.tzinfo is None:
-        raise InvalidInput("must carry a timezone (e.g. 2026-01-31T10:00:00Z)", field=where)
+        return "must carry a timezone (e.g. 2026-01-31T10:00:00Z)"
     try:
         return parsed.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1 in UTC
-        raise InvalidInput("is out of the range of dates", field=where) from None
+        return "is out of the range of dates"
+
+
+def _timestamp(value: Any, where: str) -> datetime:
+    instant = _utc_instant(_str(value, where, 64))
+    if isinstance(instant, str):
+        raise InvalidInput(instant, field=where)
+    return instant
 
 
 def _actor(actor: dict[str, Any], where: str) -> tuple[str, str, str | None]:
@@ -314,7 +321,7 @@ def _fact(
     )
     name = actor.get("name")
     system, value, email = identifier
-    return CompletionFact(  # positionally: a named tuple is built faster so
+    return CompletionFact(  # positional arguments: a named tuple is built faster with them
         statement_id,
         source_id,
         digest,
@@ -348,6 +355,11 @@ def _good_text(value: Any, max_len: int) -> TypeGuard[str]:
     return type(value) is str and 0 < len(value) <= max_len and not value.isspace()
 
 
+def _good_iri(value: Any, max_len: int) -> TypeGuard[str]:
+    """What ``_iri`` accepts, as a test."""
+    return _good_text(value, max_len) and is_iri(value, max_len)
+
+
 def _fast_statement(statement: Any, received_at: datetime) -> CompletionFact | _Unsure | None:
     """``parse_statement`` for the statements senders actually send, or ``_UNSURE``.
 
@@ -375,25 +387,17 @@ def _fast_statement(statement: Any, received_at: datetime) -> CompletionFact | _
     if type(account) is not dict:
         return _UNSURE
     home, name = account.get("homePage"), account.get("name")
-    if not (
-        _good_text(home, _IDENTIFIER_MAX - len("xapi:"))
-        and _IRI_RE.fullmatch(home) is not None
-        and _good_text(name, _IDENTIFIER_MAX)
-    ):
+    if not (_good_iri(home, _IDENTIFIER_MAX - len("xapi:")) and _good_text(name, _IDENTIFIER_MAX)):
         return _UNSURE
     verb = statement.get("verb")
     if type(verb) is not dict:
         return _UNSURE
     verb_id = verb.get("id")
     obj = statement.get("object")
-    if not (_good_text(verb_id, 1024) and _IRI_RE.fullmatch(verb_id) is not None and type(obj) is dict):
+    if not (_good_iri(verb_id, 1024) and type(obj) is dict):
         return _UNSURE
     object_id = obj.get("id")
-    if (
-        obj.get("objectType", "Activity") != "Activity"
-        or not _good_text(object_id, 1024)
-        or _IRI_RE.fullmatch(object_id) is None
-    ):
+    if obj.get("objectType", "Activity") != "Activity" or not _good_iri(object_id, 1024):
         return _UNSURE
     result = statement.get("result", _EMPTY)
     if type(result) is not dict:
@@ -411,15 +415,10 @@ def _fast_statement(statement: Any, received_at: datetime) -> CompletionFact | _
     occurred = received_at
     if "timestamp" in statement:
         stamp = statement["timestamp"]
-        if not _good_text(stamp, 64):
+        instant = _utc_instant(stamp) if _good_text(stamp, 64) else "unsure"
+        if isinstance(instant, str):
             return _UNSURE
-        try:
-            parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                return _UNSURE
-            occurred = parsed.astimezone(UTC)
-        except (ValueError, OverflowError):
-            return _UNSURE
+        occurred = instant
     context = statement.get("context", _EMPTY)
     if type(context) is not dict:
         return _UNSURE
