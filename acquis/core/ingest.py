@@ -23,13 +23,13 @@ from acquis.core.sql import (
     bulk_insert,
     driver_rows,
     insert_ignore,
-    is_postgresql,
     lock_learners,
     table,
 )
 from acquis.core.xapi import CompletionFact
 
-# Identifiers and activities of a batch, each looked up by its unique index (see acquis.core.sql).
+# Identifiers and activities of a batch, each looked up by its unique index (see acquis.core.sql),
+# by dialect name.
 _IDENTIFIERS_SQL = {
     "postgresql": "SELECT u.v, li.learner_id FROM unnest(CAST(%(v)s AS varchar[])) AS u(v) "
     "CROSS JOIN LATERAL (SELECT learner_id FROM learner_identifier "
@@ -44,10 +44,6 @@ _ACTIVITIES_SQL = {
     "sqlite": "SELECT source_id, id, name FROM activity "
     "WHERE establishment_id = :e AND source_id IN (SELECT value FROM json_each(:v))",
 }
-
-
-def _backend(session: Session) -> str:
-    return "postgresql" if is_postgresql(session) else "sqlite"
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ def resolve_learners(
     for system, value in wanted:
         by_system.setdefault(system, []).append(value)
     # One system per query (a batch from one Moodle has one).
-    sql = _IDENTIFIERS_SQL[_backend(session)]
+    sql = _IDENTIFIERS_SQL[session.get_bind().dialect.name]
     for system, values in by_system.items():
         params = {"e": establishment_id, "s": system, "v": array_param(session, values)}
         for value, learner_id in driver_rows(session, sql, params):
@@ -145,7 +141,7 @@ def resolve_activities(
     wanted = {f.activity_id: f for f in facts}
     found: dict[str, int] = {}
     unnamed: list[int] = []
-    sql = _ACTIVITIES_SQL[_backend(session)]
+    sql = _ACTIVITIES_SQL[session.get_bind().dialect.name]
 
     def _load(source_ids: list[str]) -> None:
         params = {"e": establishment_id, "v": array_param(session, source_ids)}

@@ -33,7 +33,7 @@ from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
 from acquis.core.models import Attestation, Award, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import array_param, bulk_insert, bulk_update, driver_rows, table
+from acquis.core.sql import bulk_insert, bulk_update, driver_rows, sqlite_union_rows, table
 
 V = table(Validation)
 LIVE = frozenset({"pending_approval", "validated"})
@@ -44,7 +44,6 @@ COUNTS_AS_COMPLETED = frozenset({"completed", "passed"})
 __all__ = ["Catalogue", "Engine", "revoke_awards"]
 
 # The engine's reads, per backend (why they are written so: acquis.core.sql).
-_BRANCHES_PER_STATEMENT = 200  # SQLite's limit on a compound SELECT is 500
 _LATEST_COLUMNS = "c.learner_id, c.activity_id, c.id, c.state, c.grade, c.occurred_at, c.content_hash"
 _LATEST_POSTGRESQL = (
     "SELECT p.l, p.a, c.id, c.state, c.grade "
@@ -263,7 +262,8 @@ class Engine:
             # SQLite: one branch per set of activities, each an index search over the product of
             # its learners and activities (the pairs one by one as a JSON list would be parsed
             # element by element again by the join).
-            rows = self._union_rows(
+            rows = sqlite_union_rows(
+                self.session,
                 _LATEST_SQLITE_BRANCH,
                 [{"l": sorted(learners), "a": list(acts)} for acts, learners in by_activities.items()],
                 " ORDER BY 6, 7",
@@ -279,7 +279,8 @@ class Engine:
             params = {"l": [p[0] for p in pairs], "c": [p[1] for p in pairs]}
             rows = driver_rows(self.session, sql, params)
         else:  # one branch per competency, as for the completions
-            rows = self._union_rows(
+            rows = sqlite_union_rows(
+                self.session,
                 _VALIDATIONS_SQLITE_BRANCH,
                 [{"l": sorted(learners), "c": c} for c, learners in groups.items()],
             )
@@ -322,27 +323,6 @@ class Engine:
                     evidence_ref("attestation", attestation_id)
                 )
         return found
-
-    def _union_rows(self, branch: str, groups: list[dict[str, Any]], order: str = "") -> list[Any]:
-        """SQLite: the rows of ``branch`` for each group, as UNION ALLs of a bounded size.
-
-        ``branch`` names its parameters ``:<key>{i}``; lists go as JSON. SQLite refuses a
-        compound SELECT of more than 500 branches, so a batch touching more groups than that
-        is read in several statements (``order`` applies within each: a pair met in two groups
-        gets the same rows in both, so the last row of a pair is the same in every statement).
-        """
-        rows: list[Any] = []
-        for start in range(0, len(groups), _BRANCHES_PER_STATEMENT):
-            params: dict[str, Any] = {}
-            branches: list[str] = []
-            for i, group in enumerate(groups[start : start + _BRANCHES_PER_STATEMENT]):
-                branches.append(branch.format(i=i))
-                for key, value in group.items():
-                    params[f"{key}{i}"] = (
-                        array_param(self.session, value) if isinstance(value, list | tuple) else value
-                    )
-            rows.extend(driver_rows(self.session, " UNION ALL ".join(branches) + order, params))
-        return rows
 
     # ---- deciding -----------------------------------------------------------------------
     def _rule_evidence(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import chain
 from typing import Any, cast
 
@@ -120,18 +120,46 @@ def _python_defaults_missing(tbl: Table, row: dict[str, Any]) -> bool:
     return any(c.default is not None and c.name not in row for c in tbl.c if not c.primary_key)
 
 
+_UTC_DATETIME = UTCDateTime()
+_SQLITE_DIALECT = sqlite.dialect()
+# SQLite refuses a compound SELECT of more than 500 branches.
+_SQLITE_BRANCHES_PER_STATEMENT = 200
+
+
+def sqlite_union_rows(
+    session: Session, branch: str, groups: Sequence[dict[str, Any]], order: str = ""
+) -> list[Any]:
+    """SQLite: the rows of ``branch`` for each group, read as UNION ALLs of a bounded size.
+
+    ``branch`` names its parameters ``:<key>{i}``; list values go as JSON (``array_param``). A
+    batch touching more groups than one statement may hold is read in several (``order``
+    applies within each: a row met in two groups comes back from both, in the same order).
+    """
+    rows: list[Any] = []
+    for start in range(0, len(groups), _SQLITE_BRANCHES_PER_STATEMENT):
+        params: dict[str, Any] = {}
+        branches: list[str] = []
+        for i, group in enumerate(groups[start : start + _SQLITE_BRANCHES_PER_STATEMENT]):
+            branches.append(branch.format(i=i))
+            for key, value in group.items():
+                params[f"{key}{i}"] = (
+                    array_param(session, value) if isinstance(value, list | tuple) else value
+                )
+        rows.extend(driver_rows(session, " UNION ALL ".join(branches) + order, params))
+    return rows
+
+
 def _sqlite_utc_text(value: datetime | None) -> str | None:
     """What ``UTCDateTime`` then SQLite's DATETIME make of ``value``, in one step.
 
-    Their processors convert to UTC, drop the zone, then format the text SQLite stores; a batch
-    has one distinct ``occurred_at`` per completion, so doing it once costs less.
+    The type's own conversion (UTC, zone dropped), then the text SQLite's DATETIME stores,
+    formatted here rather than through its generic processor: a batch has one distinct
+    ``occurred_at`` per completion.
     (tests/integration/test_bulk_sql.py holds it to SQLAlchemy's own result.)
     """
-    if value is None:
+    v = _UTC_DATETIME.process_bind_param(value, _SQLITE_DIALECT)
+    if v is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given; acquis stores UTC-aware datetimes only")
-    v = value.astimezone(UTC)
     day = f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
     return f"{day} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
 
