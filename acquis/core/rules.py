@@ -17,7 +17,6 @@ every ingested batch, and per-row ORM flushes would make it the bottleneck of in
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +30,7 @@ from acquis.core import outbox
 from acquis.core.adapters import enabled_names
 from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
-from acquis.core.models import Attestation, Award, Validation, ValidationEvent, utcnow
+from acquis.core.models import Attestation, Award, Validation, ValidationEvent, new_uuid, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.sql import bulk_insert, bulk_update, driver_rows, sqlite_union_rows, table
 
@@ -543,7 +542,7 @@ class Engine:
             table(Award),
             [
                 {
-                    "public_id": str(uuid.uuid4()),
+                    "public_id": new_uuid(),
                     "establishment_id": self.establishment_id,
                     "badge_class_id": badge.id,
                     "learner_id": v.learner_id,

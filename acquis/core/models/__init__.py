@@ -3,7 +3,7 @@
 from acquis.core.models.activities import TRIGGERS, Activity, ValidationRule, rule_activity
 from acquis.core.models.admins import AdminUser
 from acquis.core.models.badges import AWARD_STATUSES, Award, BadgeClass
-from acquis.core.models.base import Base, utcnow
+from acquis.core.models.base import Base, new_uuid, utcnow
 from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, CertificationResult, CompetencyRating
 from acquis.core.models.frameworks import DEFAULT_SCALE, Block, Competency, Framework, Level
 from acquis.core.models.learners import ErasedIdentifier, Learner, LearnerIdentifier
@@ -88,6 +88,7 @@ __all__ = [
     "ValidationEvent",
     "ValidationRule",
     "dedupe_key",
+    "new_uuid",
     "partner_competency",
     "rule_activity",
     "utcnow",
