@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from itertools import chain
 from typing import Any, cast
@@ -96,28 +96,30 @@ def lock_learners(session: Session, learner_ids: Iterable[int]) -> None:
     )
 
 
-def _pg_arrays(
-    session: Session, tbl: Table, rows: Sequence[dict[str, Any]]
-) -> tuple[list[str], list[str], dict[str, Any]]:
-    """Column names, ``CAST(:pN AS type[])`` expressions and the array parameters for ``rows``."""
+Columns = dict[str, Sequence[Any]]  # rows as one sequence of values per column, all as long
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> Columns:
+    return {name: [r[name] for r in rows] for name in rows[0]}
+
+
+def _pg_arrays(session: Session, tbl: Table, columns: Columns) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Column names, ``CAST(:pN AS type[])`` expressions and the array parameters for ``columns``."""
     dialect = session.get_bind().dialect
-    names = list(rows[0])
+    names = list(columns)
     casts: list[str] = []
     params: dict[str, Any] = {}
-    for i, name in enumerate(rows[0]):
+    for i, (name, values) in enumerate(columns.items()):
         col = tbl.c[name]
-        values = [r[name] for r in rows]
         process = col.type.bind_processor(dialect)
-        if process is not None:
-            values = [process(v) for v in values]
-        params[f"p{i}"] = values
+        params[f"p{i}"] = list(values) if process is None else [process(v) for v in values]
         casts.append(f"CAST(:p{i} AS {col.type.compile(dialect=dialect)}[])")
     return names, casts, params
 
 
-def _python_defaults_missing(tbl: Table, row: dict[str, Any]) -> bool:
-    """Whether SQLAlchemy would fill a column of ``tbl`` that ``row`` leaves out (``default=``)."""
-    return any(c.default is not None and c.name not in row for c in tbl.c if not c.primary_key)
+def _python_defaults_missing(tbl: Table, names: Collection[str]) -> bool:
+    """Whether SQLAlchemy would fill a column of ``tbl`` left out of ``names`` (``default=``)."""
+    return any(c.default is not None and c.name not in names for c in tbl.c if not c.primary_key)
 
 
 _UTC_DATETIME = UTCDateTime()
@@ -164,32 +166,31 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     return f"{day} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
 
 
-def _processed_columns(session: Session, tbl: Table, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """One list of DBAPI values per column of ``rows``, through each column type's bind processor."""
+def _processed_columns(session: Session, tbl: Table, columns: Columns) -> list[Sequence[Any]]:
+    """The DBAPI values of each of ``columns``, through each column type's bind processor."""
     dialect = session.get_bind().dialect
-    columns: list[list[Any]] = []
-    for name in rows[0]:
-        values = [r[name] for r in rows]
+    processed: list[Sequence[Any]] = []
+    for name, values in columns.items():
         # dialect_impl: the backend's own variant of the type (SQLite's DATETIME text format).
         process: Callable[[Any], Any] | None = tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if isinstance(tbl.c[name].type, UTCDateTime) and dialect.name == "sqlite":
             process = _sqlite_utc_text
         if process is None:
-            columns.append(values)
+            processed.append(values)
         elif isinstance(values[0], datetime):
             # A batch's rows share their timestamps (received_at, created_at): format each once.
             # Equal aware datetimes are the same instant, so they convert to the same value.
             done: dict[Any, Any] = {}
-            columns.append([done[v] if v in done else done.setdefault(v, process(v)) for v in values])
+            processed.append([done[v] if v in done else done.setdefault(v, process(v)) for v in values])
         else:
-            columns.append([process(v) for v in values])
-    return columns
+            processed.append([process(v) for v in values])
+    return processed
 
 
 def _sqlite_bulk_insert(
     session: Session,
     tbl: Table,
-    rows: Sequence[dict[str, Any]],
+    columns: Columns,
     returning: Sequence[str],
     ignore_conflicts: bool,
 ) -> list[Any]:
@@ -199,10 +200,10 @@ def _sqlite_bulk_insert(
     insert itself on ingest's batches. The same bind processors run here (so stored values are
     identical), and with RETURNING the rows go in as multi-row VALUES statements.
     """
-    names = list(rows[0])
+    names = list(columns)
     preparer = session.get_bind().dialect.identifier_preparer
     target = preparer.format_table(tbl)
-    values = list(zip(*_processed_columns(session, tbl, rows), strict=True))
+    values = list(zip(*_processed_columns(session, tbl, columns), strict=True))
     head = f"INSERT INTO {target} ({', '.join(preparer.quote(n) for n in names)}) VALUES "  # noqa: S608
     one = "(" + ", ".join("?" * len(names)) + ")"
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
@@ -236,15 +237,36 @@ def bulk_insert(
     """
     if not rows:
         return []
-    if session.get_bind().dialect.name == "sqlite" and not _python_defaults_missing(tbl, rows[0]):
-        return _sqlite_bulk_insert(session, tbl, rows, returning, ignore_conflicts)
+    return bulk_insert_columns(session, tbl, _columns(rows), *returning, ignore_conflicts=ignore_conflicts)
+
+
+def bulk_insert_columns(
+    session: Session,
+    tbl: Table,
+    columns: Columns,
+    *returning: str,
+    ignore_conflicts: bool = False,
+) -> list[Any]:
+    """``bulk_insert`` of rows given column by column, as both backends' paths take them.
+
+    For a caller whose values are already in columns (ingest transposes its facts in one
+    step), this spares building a dictionary per row only to take it apart again.
+    """
+    count = len(next(iter(columns.values()), ()))
+    if not count:
+        return []
+    if any(len(values) != count for values in columns.values()):
+        raise ValueError("bulk_insert_columns: the columns are not all of the same length")
+    if session.get_bind().dialect.name == "sqlite" and not _python_defaults_missing(tbl, columns):
+        return _sqlite_bulk_insert(session, tbl, columns, returning, ignore_conflicts)
     if session.get_bind().dialect.name != "postgresql":
+        rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         stmt = insert_ignore(session, tbl) if ignore_conflicts else tbl.insert()
         if returning:
-            return list(session.execute(stmt.returning(*(tbl.c[c] for c in returning)), list(rows)).all())
-        session.execute(stmt, list(rows))
+            return list(session.execute(stmt.returning(*(tbl.c[c] for c in returning)), rows).all())
+        session.execute(stmt, rows)
         return []
-    names, casts, params = _pg_arrays(session, tbl, rows)
+    names, casts, params = _pg_arrays(session, tbl, columns)
     target = session.get_bind().dialect.identifier_preparer.format_table(tbl)
     sql = f"INSERT INTO {target} ({', '.join(names)}) SELECT * FROM unnest({', '.join(casts)})"  # noqa: S608
     if ignore_conflicts:
@@ -269,7 +291,7 @@ def bulk_update(session: Session, tbl: Table, rows: Sequence[dict[str, Any]], ke
         )
         session.execute(stmt, [{f"k_{key}": r[key], **{f"v_{c}": r[c] for c in columns}} for r in rows])
         return
-    names, casts, params = _pg_arrays(session, tbl, rows)
+    names, casts, params = _pg_arrays(session, tbl, _columns(rows))
     quoted_key = session.get_bind().dialect.identifier_preparer.quote(tbl.c[key].name)
     sets = ", ".join(f"{n} = s.{n}" for n in names if n != quoted_key)
     target = session.get_bind().dialect.identifier_preparer.format_table(tbl)

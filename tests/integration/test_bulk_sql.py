@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from acquis.core import establishments, sql
 from acquis.core.db import Database
@@ -113,3 +113,38 @@ def test_sqlite_dates_are_formatted_in_one_step_as_sqlalchemy_does(when: datetim
     process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
     assert sql._sqlite_utc_text(when) == process(when)
+
+
+def test_rows_given_column_by_column_are_stored_as_rows_are(db: Database) -> None:
+    """``bulk_insert_columns`` (ingest's path, values as tuples) writes what ``bulk_insert`` does."""
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+        s.flush()
+        rows = [_row(est.id, "r1", WHOLE_SECOND, None), _row(est.id, "r2", WITH_MICROS, "obf")]
+        bulk_insert(s, table(OutboxMessage), rows)
+        columns = {name: tuple(r[name] for r in rows) for name in rows[0]}
+        columns["dedupe_key"] = ("c1", "c2")
+        returned = sql.bulk_insert_columns(s, table(OutboxMessage), columns, "dedupe_key")
+    assert sorted(r.dedupe_key for r in returned) == ["c1", "c2"]
+    with db.session() as s:
+        stored = {
+            key: rest
+            for key, *rest in s.execute(
+                text(
+                    "SELECT dedupe_key, CAST(available_at AS TEXT), payload, plugin, establishment_id "
+                    "FROM outbox_message"
+                )
+            )
+        }
+    assert stored["r1"] == stored["c1"] and stored["r2"] == stored["c2"]
+
+
+def test_columns_of_unequal_lengths_are_refused_before_anything_is_written(db: Database) -> None:
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+        s.flush()
+        columns = {name: [value] for name, value in _row(est.id, "x", WHOLE_SECOND, None).items()}
+        columns["dedupe_key"] = ["x", "y"]
+        with pytest.raises(ValueError, match="same length"):
+            sql.bulk_insert_columns(s, table(OutboxMessage), columns)
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
