@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import multiprocessing.connection
 import random
 import sys
 import tempfile
@@ -316,20 +317,31 @@ def in_turns(
         ),
     }
     seconds = dict.fromkeys(procs, 0.0)
+
+    def answer(name: str) -> Any:
+        # Each child inherits copies of every pipe end made before its fork, so a dead child's
+        # pipe may never read as closed: its process sentinel says it is gone.
+        ours = ends[name][0]
+        multiprocessing.connection.wait([ours, procs[name].sentinel])
+        if not ours.poll():
+            raise EOFError(name)
+        return ours.recv()
+
     try:
         for p in procs.values():
             p.start()
-        for ours, _ in ends.values():
-            ours.recv()
+        for name in procs:
+            answer(name)
         for i in range(len(payloads)):
             for name in ("ceiling", "pipeline") if i % 2 == 0 else ("pipeline", "ceiling"):
-                ours = ends[name][0]
-                ours.send(i)
-                seconds[name] += ours.recv()
+                ends[name][0].send(i)
+                seconds[name] += answer(name)
         for ours, _ in ends.values():
             ours.send(None)
-    except EOFError:
-        raise SystemExit("a benchmark process failed (see above)") from None
+    except EOFError as gone:
+        for p in procs.values():
+            p.terminate()
+        raise SystemExit(f"the {gone} benchmark process failed (see above)") from None
     finally:
         for p in procs.values():
             p.join()
