@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from itertools import chain
 from typing import Any, cast
 
@@ -160,10 +162,7 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     (tests/integration/test_bulk_sql.py holds it to SQLAlchemy's own result.)
     """
     v = _UTC_DATETIME.process_bind_param(value, _SQLITE_DIALECT)
-    if v is None:
-        return None
-    day = f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
-    return f"{day} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    return None if v is None else v.isoformat(" ", "microseconds")
 
 
 def _processed_columns(session: Session, tbl: Table, columns: Columns) -> list[Sequence[Any]]:
@@ -213,12 +212,24 @@ def _sqlite_bulk_insert(
         return []
     tail += f" RETURNING {', '.join(preparer.quote(c) for c in returning)}"
     per_statement = max(1, _SQLITE_MAX_VARIABLES // len(names))
+    make = _returned_row(tuple(returning))
     out: list[Any] = []
-    for start in range(0, len(values), per_statement):
-        chunk = values[start : start + per_statement]
-        sql = head + ", ".join([one] * len(chunk)) + tail
-        out.extend(conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))).all())
+    cursor = conn.connection.cursor()  # the rows as the driver gives them: no Result per row
+    try:
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            cursor.execute(head + ", ".join([one] * len(chunk)) + tail, tuple(chain.from_iterable(chunk)))
+            out.extend(map(make, cursor.fetchall()))
+    finally:
+        cursor.close()
     return out
+
+
+@cache
+def _returned_row(names: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
+    """A row type with ``names`` as attributes, as SQLAlchemy's rows give them to callers."""
+    row: Any = namedtuple("Returned", names)  # type: ignore[misc]  # its fields are known only here
+    return cast(Callable[[Sequence[Any]], Any], row._make)
 
 
 def bulk_insert(
