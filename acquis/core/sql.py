@@ -20,6 +20,7 @@ from acquis.core.models.base import UTCDateTime
 LOCK_NAMESPACE = 0x61637175  # "acqu": the first key of acquis' advisory locks
 # SQLite's default limit on bound parameters per statement since 3.32 (2020).
 _SQLITE_MAX_VARIABLES = 32766
+_SQLITE_MAX_ROWID = 2**63 - 1
 
 
 # ---- many values as one parameter --------------------------------------------------------------
@@ -197,7 +198,14 @@ def _sqlite_bulk_insert(
 
     SQLAlchemy's executemany builds a parameter dictionary per row, which cost more than the
     insert itself on ingest's batches. The same bind processors run here (so stored values are
-    identical), and with RETURNING the rows go in as multi-row VALUES statements.
+    identical).
+
+    With RETURNING, rows of a table keyed by its rowid go in through the driver's executemany
+    and are read back by rowid: SQLite gives each new row one more than the largest rowid, and
+    the transaction holds the database's only write lock, so the rows past the largest rowid
+    seen before are exactly those inserted (the conflicting ones took none). A multi-row VALUES
+    statement with RETURNING, which any other table needs, took 1.7 times as long for a batch
+    of 1,000 completions (SQLite builds a program as long as the statement's rows).
     """
     names = list(columns)
     preparer = session.get_bind().dialect.identifier_preparer
@@ -210,12 +218,24 @@ def _sqlite_bulk_insert(
     if not returning:
         conn.exec_driver_sql(head + one + tail, values)
         return []
-    tail += f" RETURNING {', '.join(preparer.quote(c) for c in returning)}"
-    per_statement = max(1, _SQLITE_MAX_VARIABLES // len(names))
+    returned = ", ".join(preparer.quote(c) for c in returning)
     make = _returned_row(tuple(returning))
+    rowid = _rowid_column(tbl)
     out: list[Any] = []
     cursor = conn.connection.cursor()  # the rows as the driver gives them: no Result per row
     try:
+        if rowid is not None and rowid not in columns:
+            key = preparer.quote(rowid)
+            last = cursor.execute(f"SELECT max({key}) FROM {target}").fetchone()[0] or 0  # noqa: S608
+            if last <= _SQLITE_MAX_ROWID - len(values):  # beyond, SQLite picks rowids at random
+                cursor.executemany(head + one + tail, values)
+                cursor.execute(
+                    f"SELECT {returned} FROM {target} WHERE {key} > ? ORDER BY {key}",  # noqa: S608
+                    (last,),
+                )
+                return list(map(make, cursor.fetchall()))
+        tail += f" RETURNING {returned}"
+        per_statement = max(1, _SQLITE_MAX_VARIABLES // len(names))
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
             cursor.execute(head + ", ".join([one] * len(chunk)) + tail, tuple(chain.from_iterable(chunk)))
@@ -223,6 +243,14 @@ def _sqlite_bulk_insert(
     finally:
         cursor.close()
     return out
+
+
+def _rowid_column(tbl: Table) -> str | None:
+    """The column that is ``tbl``'s rowid on SQLite (an INTEGER PRIMARY KEY), if it has one."""
+    keys = list(tbl.primary_key.columns)
+    if len(keys) == 1 and keys[0].type.compile(dialect=_SQLITE_DIALECT) == "INTEGER":
+        return str(keys[0].name)
+    return None
 
 
 @cache

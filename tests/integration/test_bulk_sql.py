@@ -63,11 +63,15 @@ def test_bulk_insert_stores_what_sqlalchemy_insert_stores(db: Database) -> None:
     assert loaded["a"].payload == {"award_id": 1, "note": "é"} and loaded["a"].plugin is None
 
 
+@pytest.mark.parametrize("read_back", ["by rowid", "by RETURNING"])
 def test_returning_spans_statements_and_skips_conflicts(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, read_back: str
 ) -> None:
-    # Ten columns and a limit of 35 variables: three rows per statement on SQLite.
+    # Ten columns and a limit of 35 variables: three rows per statement on SQLite, where a
+    # table keyed by its rowid is read back by rowid instead (made to look otherwise here).
     monkeypatch.setattr(sql, "_SQLITE_MAX_VARIABLES", 35)
+    if read_back == "by RETURNING":
+        monkeypatch.setattr(sql, "_rowid_column", lambda tbl: None)
     with db.session() as s:
         est, _ = establishments.create(s, "bulk", "Bulk")
         s.flush()
@@ -148,3 +152,28 @@ def test_columns_of_unequal_lengths_are_refused_before_anything_is_written(db: D
         with pytest.raises(ValueError, match="same length"):
             sql.bulk_insert_columns(s, table(OutboxMessage), columns)
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's rowids
+def test_rows_past_the_largest_rowid_are_still_returned_as_inserted(db: Database) -> None:
+    """Next to SQLite's largest rowid, new rows get rowids at random, below the largest: the
+    rows inserted are then those RETURNING names, not those past the largest rowid."""
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+        s.flush()
+        top = bulk_insert(
+            s, table(OutboxMessage), [{**_row(est.id, "top", WHOLE_SECOND, None), "id": 2**63 - 3}]
+        )
+        assert top == []
+        rows = bulk_insert(
+            s,
+            table(OutboxMessage),
+            [_row(est.id, f"k{i}", WHOLE_SECOND, None) for i in range(6)],
+            "id",
+            "dedupe_key",
+            ignore_conflicts=True,
+        )
+    with db.session() as s:
+        stored = {k: i for k, i in s.execute(select(OutboxMessage.dedupe_key, OutboxMessage.id))}
+    assert {r.dedupe_key: r.id for r in rows} == {k: i for k, i in stored.items() if k != "top"}
+    assert len(rows) == 6
