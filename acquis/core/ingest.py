@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from acquis.core import outbox, points
@@ -92,22 +92,21 @@ def _create_learners(
         }
         for f in facts
     ]
+    # Ids chosen first: the learners then go in as one plain bulk insert, and each id is known
+    # to belong to its fact without relying on RETURNING order. On PostgreSQL they are drawn
+    # from the sequence; on SQLite they follow the largest id, which this transaction (holding
+    # the only write lock) is alone to extend.
     if session.get_bind().dialect.name == "postgresql":
-        # Ids drawn from the sequence first: the learners then go in as one plain bulk insert,
-        # and each id is known to belong to its fact without relying on RETURNING order.
         learner_ids = list(
             session.execute(
                 text("SELECT nextval(pg_get_serial_sequence('learner', 'id')) FROM generate_series(1, :n)"),
                 {"n": len(rows)},
             ).scalars()
         )
-        bulk_insert(session, table(Learner), [{"id": i, **r} for i, r in zip(learner_ids, rows, strict=True)])
     else:
-        learner_ids = list(
-            session.execute(
-                insert(Learner).returning(Learner.id, sort_by_parameter_order=True), rows
-            ).scalars()
-        )
+        last = session.execute(select(func.max(Learner.id))).scalar() or 0
+        learner_ids = list(range(last + 1, last + 1 + len(rows)))
+    bulk_insert(session, table(Learner), [{"id": i, **r} for i, r in zip(learner_ids, rows, strict=True)])
     keys = [(f.identifier_system, f.identifier_value) for f in facts]
     inserted = bulk_insert(
         session,

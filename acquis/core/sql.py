@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from itertools import chain
 from typing import Any, cast
 
@@ -257,7 +257,9 @@ def _rowid_column(tbl: Table) -> str | None:
 def _returned_row(names: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
     """A row type with ``names`` as attributes, as SQLAlchemy's rows give them to callers."""
     row: Any = namedtuple("Returned", names)  # type: ignore[misc]  # its fields are known only here
-    return cast(Callable[[Sequence[Any]], Any], row._make)
+    # tuple.__new__ is what row._make calls, less the length check (the query fixes the length),
+    # and bound with partial it runs without a Python frame per row.
+    return partial(tuple.__new__, row)
 
 
 def bulk_insert(
