@@ -8,7 +8,8 @@ Synthesises statements shaped like Moodle's logstore_xapi output (8% failed atte
 same run and on the same kind of database:
   (a) ceiling: decoding each request body (orjson, as the endpoint does) and a bulk INSERT of
       the raw statements;
-  (b) pipeline: parse/validate → store once (dedupe) → rules → validations → awards queued.
+  (b) pipeline: parse/validate → store once (dedupe) → rules → validations → awards queued,
+      each body as the statements endpoint takes it (the rules loaded for each).
 The last line printed is JSON: {"events", "pipeline_events_per_s", "ceiling_events_per_s", "ratio", …}.
 
 In one process (the default), the two run in turns, batch by batch: two processes forked from
@@ -52,7 +53,6 @@ from acquis.core.db import Database
 from acquis.core.ingest import ingest
 from acquis.core.models import Award, Completion, OutboxMessage, Validation
 from acquis.core.plugins import PluginHost
-from acquis.core.rules import Catalogue
 from acquis.core.settings import Settings
 from acquis.core.xapi import parse_batch
 
@@ -228,20 +228,17 @@ def setup_tenant(db: Database, host: PluginHost, activities: int) -> int:
 
 
 def pipeline_run(db: Database, host: PluginHost, establishment_id: int, payloads: list[bytes]) -> None:
-    with db.session() as s:
-        catalogue = Catalogue.load(s, establishment_id)
     for body in payloads:
-        pipeline_batch(db, host, establishment_id, catalogue, body)
+        pipeline_batch(db, host, establishment_id, body)
 
 
-def pipeline_batch(
-    db: Database, host: PluginHost, establishment_id: int, catalogue: Catalogue, body: bytes
-) -> None:
-    """One request body through the pipeline, as the statements endpoint takes it."""
+def pipeline_batch(db: Database, host: PluginHost, establishment_id: int, body: bytes) -> None:
+    """One request body through the pipeline, as the statements endpoint takes it: the
+    establishment's rules are loaded for each body too (the endpoint keeps none across requests)."""
     now = datetime.now(UTC)
     facts = [f for f in parse_batch(orjson.loads(body), now) if f is not None]
     with db.session() as s:
-        ingest(s, host, establishment_id, facts, catalogue)
+        ingest(s, host, establishment_id, facts)
 
 
 def _pipeline_worker(url: str, establishment_id: int, payloads: list[bytes], ready: Any) -> None:
@@ -284,15 +281,7 @@ def _ceiling_steps(url: str, payloads: list[bytes], conn: Any) -> None:
 def _pipeline_steps(url: str, establishment_id: int, payloads: list[bytes], conn: Any) -> None:
     db = Database(_settings(url))
     host = PluginHost()
-    catalogue: list[Catalogue] = []
-
-    def step(i: int) -> None:
-        if not catalogue:  # loaded within the first batch's time, as pipeline_run does
-            with db.session() as s:
-                catalogue.append(Catalogue.load(s, establishment_id))
-        pipeline_batch(db, host, establishment_id, catalogue[0], payloads[i])
-
-    _steps(conn, step)
+    _steps(conn, lambda i: pipeline_batch(db, host, establishment_id, payloads[i]))
     db.dispose()
 
 
