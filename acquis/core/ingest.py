@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from acquis.core import outbox, points
 from acquis.core.adapters import enabled_names
+from acquis.core.catalogue import current as current_catalogue
 from acquis.core.models import Activity, Completion, Learner, LearnerIdentifier, dedupe_key, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.rules import Catalogue, Engine
@@ -227,6 +228,7 @@ def ingest(
                     str(r.id),
                 )
         pairs = [(r.learner_id, r.activity_id) for r in inserted]
-        Engine(session, host, establishment_id, catalogue, enabled).on_completions(pairs)
+        rules = catalogue or current_catalogue(session, establishment_id)
+        Engine(session, host, establishment_id, rules, enabled).on_completions(pairs)
         points.on_completions(session, establishment_id, pairs)
     return IngestResult(stored=len(inserted), duplicates=len(facts) - len(inserted))

@@ -30,6 +30,7 @@ from acquis.core.models.records import (
     ValidationEvent,
     dedupe_key,
 )
+from acquis.core.models.stamps import CATALOGUE_TABLES, CatalogueStamp
 from acquis.core.models.tenancy import (
     AdapterConfig,
     Establishment,
@@ -42,6 +43,7 @@ from acquis.core.models.tenancy import (
 __all__ = [
     "ATTESTATION_STATUSES",
     "AWARD_STATUSES",
+    "CATALOGUE_TABLES",
     "CERTIFICATION_OUTCOMES",
     "COMPLETION_STATES",
     "DECISION_KINDS",
@@ -59,6 +61,7 @@ __all__ = [
     "BadgeClass",
     "Base",
     "Block",
+    "CatalogueStamp",
     "CertificationResult",
     "Competency",
     "CompetencyRating",
