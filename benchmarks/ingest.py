@@ -16,9 +16,10 @@ In one process (the default), the two run in turns, batch by batch: two processe
 the same state, each with its own heap and its own database file, take one request body each in
 alternation (the first to go alternates too), and each times only its own work. The machine is
 shared, and its speed moved by up to 2x within a minute; measured one after the other, the
-ratio moved by ±0.05 between runs of the same code, in turns by less than ±0.01. Neither pays
-for the other: no collector, WAL or checkpoint is shared. ``--sequential`` measures the ceiling
-first, then the pipeline, in this process.
+ratio moved by ±0.05 between runs of the same code, in turns by ±0.01 over minutes and up to
+0.04 over an hour. Neither pays for the other: no collector, WAL or checkpoint is shared. Both
+run on one CPU (they never run at once). ``--sequential`` measures the ceiling first, then the
+pipeline, in this process.
 
 ``--workers N`` runs both measurements in N processes over disjoint sets of learners (statements
 split by learner, then batched), as N web workers receiving from N senders would: the ceiling
