@@ -9,7 +9,7 @@ same run and on the same kind of database:
   (a) ceiling: decoding each request body (orjson, as the endpoint does) and a bulk INSERT of
       the raw statements;
   (b) pipeline: parse/validate → store once (dedupe) → rules → validations → awards queued,
-      each body as the statements endpoint takes it (the rules loaded for each).
+      each body as the statements endpoint takes it (its rules catalogue included).
 The last line printed is JSON: {"events", "pipeline_events_per_s", "ceiling_events_per_s", "ratio", …}.
 
 In one process (the default), the two run in turns, batch by batch: two processes forked from
@@ -234,8 +234,8 @@ def pipeline_run(db: Database, host: PluginHost, establishment_id: int, payloads
 
 
 def pipeline_batch(db: Database, host: PluginHost, establishment_id: int, body: bytes) -> None:
-    """One request body through the pipeline, as the statements endpoint takes it: the
-    establishment's rules are loaded for each body too (the endpoint keeps none across requests)."""
+    """One request body through the pipeline, as the statements endpoint takes it: the rules
+    catalogue too, kept across bodies only while the catalogue stamp stays, as the endpoint does."""
     now = datetime.now(UTC)
     facts = [f for f in parse_batch(orjson.loads(body), now) if f is not None]
     with db.session() as s:

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
-from acquis.core import catalogue, partners
+from acquis.core import catalogue, partners, tags
 from acquis.core.db import Database
 from acquis.core.ingest import ingest
 from acquis.core.models import CATALOGUE_TABLES, CatalogueStamp, Establishment, Validation
@@ -32,6 +33,15 @@ def _ingest(db: Database, host: PluginHost, est_id: int, user: str, cmid: int) -
     facts = [f for f in parse_batch([helpers.statement(user, cmid)], datetime.now(UTC)) if f]
     with db.session() as s:
         ingest(s, host, est_id, facts)
+
+
+def _tag(s: Session, est_id: int, cmid: int) -> None:
+    """Activity ``cmid`` also validates C1 Novice (as ``helpers.tag`` does), in ``s``'s transaction."""
+    est = s.get(Establishment, est_id)
+    assert est is not None
+    tags.add_rule(
+        s, est, tags.find_level(s, est, "C1", "Novice"), [f"{helpers.MOODLE}/mod/book/view.php?id={cmid}"]
+    )
 
 
 def _validations(db: Database, est_id: int) -> int:
@@ -105,10 +115,7 @@ def test_a_kept_catalogue_serves_the_next_batch_until_the_rules_change(
     _ingest(db, host, est_id, "1", 2)  # activity 2 is tagged to nothing yet
     assert _validations(db, est_id) == 0
     with db.session() as s:
-        est = s.get(Establishment, est_id)
-        assert est is not None
-        tenant = helpers.Tenant(est, None, None)  # type: ignore[arg-type]
-        helpers.tag(s, tenant, [2])  # in another transaction, as a teacher's page would
+        _tag(s, est_id, 2)  # in another transaction, as a teacher's page would
     with db.session() as s:
         assert catalogue.current(s, est_id) is not first
     _ingest(db, host, est_id, "2", 2)
@@ -118,9 +125,7 @@ def test_a_kept_catalogue_serves_the_next_batch_until_the_rules_change(
 def test_rules_changed_then_rolled_back_are_not_kept(db: Database, host: PluginHost, est_id: int) -> None:
     _ingest(db, host, est_id, "0", 3)  # activity 3 is known (its id outlives the rollback), untagged
     with pytest.raises(RuntimeError), db.session() as s:
-        est = s.get(Establishment, est_id)
-        assert est is not None
-        helpers.tag(s, helpers.Tenant(est, None, None), [3])  # type: ignore[arg-type]
+        _tag(s, est_id, 3)
         facts = [f for f in parse_batch([helpers.statement("1", 3)], datetime.now(UTC)) if f]
         ingest(s, host, est_id, facts)  # the new rule applies within its own transaction…
         assert s.scalar(select(func.count()).where(Validation.establishment_id == est_id)) == 1
