@@ -30,7 +30,7 @@ from acquis.core import outbox
 from acquis.core.adapters import enabled_names
 from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
-from acquis.core.models import Attestation, Award, Validation, ValidationEvent, new_uuid, utcnow
+from acquis.core.models import Attestation, Award, Validation, ValidationEvent, new_uuids, utcnow
 from acquis.core.plugins import PluginHost
 from acquis.core.sql import bulk_insert, bulk_update, driver_rows, sqlite_union_rows, table
 
@@ -191,7 +191,11 @@ class Engine:
         attestations = self._attestations(groups) if self.cat.has_partners else {}
         now = utcnow()
         # Facets first, then their parents, so a parent sees its facets' new statuses.
-        for learner_id, comp_id in sorted(pairs, key=lambda p: (-self.cat.depth(p[1]), p)):
+        ordered = sorted(pairs)  # by learner, then competency: the same ids whatever the order seen
+        depth = {comp: self.cat.depth(comp) for comp in {c for _, c in pairs}}
+        if any(depth.values()):
+            ordered.sort(key=lambda p: -depth[p[1]])  # stable: learner order kept within a depth
+        for learner_id, comp_id in ordered:
             self._reconcile_one(learner_id, comp_id, latest, existing, attestations, now)
         self._write([v for v in existing.values() if v.changed], now)
 
@@ -542,7 +546,7 @@ class Engine:
             table(Award),
             [
                 {
-                    "public_id": new_uuid(),
+                    "public_id": public_id,
                     "establishment_id": self.establishment_id,
                     "badge_class_id": badge.id,
                     "learner_id": v.learner_id,
@@ -552,7 +556,7 @@ class Engine:
                     "expires_at": (now + timedelta(days=badge.valid_days)) if badge.valid_days else None,
                     "created_at": now,
                 }
-                for v, badge in due
+                for (v, badge), public_id in zip(due, new_uuids(len(due)), strict=True)
             ],
             "id",
         )

@@ -3,7 +3,7 @@
 from acquis.core.models.activities import TRIGGERS, Activity, ValidationRule, rule_activity
 from acquis.core.models.admins import AdminUser
 from acquis.core.models.badges import AWARD_STATUSES, Award, BadgeClass
-from acquis.core.models.base import Base, new_uuid, utcnow
+from acquis.core.models.base import Base, new_uuid, new_uuids, utcnow
 from acquis.core.models.certifications import CERTIFICATION_OUTCOMES, CertificationResult, CompetencyRating
 from acquis.core.models.frameworks import DEFAULT_SCALE, Block, Competency, Framework, Level
 from acquis.core.models.learners import ErasedIdentifier, Learner, LearnerIdentifier
@@ -92,6 +92,7 @@ __all__ = [
     "ValidationRule",
     "dedupe_key",
     "new_uuid",
+    "new_uuids",
     "partner_competency",
     "rule_activity",
     "utcnow",
