@@ -56,27 +56,30 @@ class IngestResult:
 
 def resolve_learners(
     session: Session, establishment_id: int, facts: Sequence[CompletionFact]
-) -> dict[tuple[str, str], int]:
-    """Learner ids by (system, value), creating the learners seen for the first time."""
-    wanted = {(f.identifier_system, f.identifier_value): f for f in facts}
-    found: dict[tuple[str, str], int] = {}
-    by_system: dict[str, list[str]] = {}
-    for system, value in wanted:
-        by_system.setdefault(system, []).append(value)
-    # One system per query (a batch from one Moodle has one).
+) -> dict[str, dict[str, int]]:
+    """Learner ids by identifier system, then value, creating the learners seen for the first time.
+
+    Nested rather than keyed by (system, value) pairs: a batch has one system (that of its
+    Moodle), and a pair per statement was two thousand objects per batch for the garbage
+    collector to count (docs/architecture.md).
+    """
+    wanted: dict[str, dict[str, CompletionFact]] = {}
+    for f in facts:
+        wanted.setdefault(f.identifier_system, {})[f.identifier_value] = f
+    found: dict[str, dict[str, int]] = {}
     sql = _IDENTIFIERS_SQL[session.get_bind().dialect.name]
-    for system, values in by_system.items():
-        params = {"e": establishment_id, "s": system, "v": array_param(session, values)}
-        for value, learner_id in driver_rows(session, sql, params):
-            found[(system, value)] = learner_id
-    missing = [k for k in wanted if k not in found]
+    missing: list[CompletionFact] = []
+    for system, by_value in wanted.items():  # one query per system
+        params = {"e": establishment_id, "s": system, "v": array_param(session, by_value)}
+        known = found[system] = dict(driver_rows(session, sql, params))
+        missing.extend(f for value, f in by_value.items() if value not in known)
     if missing:
-        _create_learners(session, establishment_id, [wanted[k] for k in missing], found)
+        _create_learners(session, establishment_id, missing, found)
     return found
 
 
 def _create_learners(
-    session: Session, establishment_id: int, facts: list[CompletionFact], found: dict[tuple[str, str], int]
+    session: Session, establishment_id: int, facts: list[CompletionFact], found: dict[str, dict[str, int]]
 ) -> None:
     """Create learners in bulk; a concurrent batch may create some of them first.
 
@@ -123,11 +126,11 @@ def _create_learners(
     lost = [(lid, k) for lid, k in zip(learner_ids, keys, strict=True) if lid not in won]
     for lid, k in zip(learner_ids, keys, strict=True):
         if lid in won:
-            found[k] = lid
+            found[k[0]][k[1]] = lid
     if lost:
         session.execute(delete(Learner).where(Learner.id.in_([lid for lid, _ in lost])))
         for _, k in lost:
-            found[k] = session.execute(
+            found[k[0]][k[1]] = session.execute(
                 select(LearnerIdentifier.learner_id).where(
                     LearnerIdentifier.establishment_id == establishment_id,
                     LearnerIdentifier.system == k[0],
@@ -200,7 +203,7 @@ def ingest(
     systems, values = field["identifier_system"], field["identifier_value"]
     columns = {
         "establishment_id": [establishment_id] * len(facts),
-        "learner_id": [learners[k] for k in zip(systems, values, strict=True)],
+        "learner_id": [learners[system][value] for system, value in zip(systems, values, strict=True)],
         "activity_id": [activities[a] for a in field["activity_id"]],
         "state": field["state"],
         "grade": field["grade"],
@@ -213,22 +216,27 @@ def ingest(
     inserted = bulk_insert_columns(
         session, table(Completion), columns, "id", "learner_id", "activity_id", ignore_conflicts=True
     )
-    if inserted:
-        lock_learners(session, (r.learner_id for r in inserted))
+    # Columns, not rows: the ids and pairs of what went in are read column by column, and the
+    # pairs handed on as zip's, each used once and freed (what the garbage collector counts is
+    # objects kept alive, docs/architecture.md).
+    ids, learner_ids, activity_ids = inserted["id"], inserted["learner_id"], inserted["activity_id"]
+    if ids:
+        lock_learners(session, learner_ids)
         enabled = enabled_names(session, establishment_id)
         if host.implementers("activity_completed") & enabled:
-            for r in inserted:
+            for completion_id in ids:
                 outbox.broadcast(
                     session,
                     host,
                     establishment_id,
                     enabled,
                     "activity_completed",
-                    {"completion_id": r.id},
-                    str(r.id),
+                    {"completion_id": completion_id},
+                    str(completion_id),
                 )
-        pairs = [(r.learner_id, r.activity_id) for r in inserted]
         rules = catalogue or current_catalogue(session, establishment_id)
-        Engine(session, host, establishment_id, rules, enabled).on_completions(pairs)
-        points.on_completions(session, establishment_id, pairs)
-    return IngestResult(stored=len(inserted), duplicates=len(facts) - len(inserted))
+        Engine(session, host, establishment_id, rules, enabled).on_completions(
+            zip(learner_ids, activity_ids, strict=True)
+        )
+        points.on_completions(session, establishment_id, zip(learner_ids, activity_ids, strict=True))
+    return IngestResult(stored=len(ids), duplicates=len(facts) - len(ids))

@@ -826,15 +826,16 @@ def on_completions(
     stored, in its transaction and after it locked those learners. Cheap when nothing is tagged:
     one query, then nothing.
     """
-    pairs = set(learner_activity_pairs)
-    if not pairs:
-        return
     # Most establishments run no points programme: one probe of an index, in a statement that
-    # never changes, before any query naming the batch's activities (compiled anew each time).
+    # never changes, before any query naming the batch's activities (compiled anew each time)
+    # and before the pairs are even gathered.
     if (
         session.scalar(select(ActionTag.id).where(ActionTag.establishment_id == establishment_id).limit(1))
         is None
     ):
+        return
+    pairs = set(learner_activity_pairs)
+    if not pairs:
         return
     activity_ids = sorted({a for _, a in pairs})
     tags: list[ActionTag] = []

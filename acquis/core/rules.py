@@ -17,10 +17,10 @@ every ingested batch, and per-row ORM flushes would make it the bottleneck of in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from sqlalchemy import and_, func, or_, select, update
@@ -72,10 +72,13 @@ _VALIDATIONS_SQLITE_BRANCH = (
 )
 
 
-class LatestCompletion(NamedTuple):
-    id: int
-    state: str
-    grade: float | None
+# The latest completions, as the driver's rows: learner, activity, id, state, grade (then, on
+# SQLite, the columns they were ordered by), by learner then activity. Kept as they come: a
+# record and a (learner, activity) key made per row were twice the row's objects for the
+# garbage collector to count (docs/architecture.md).
+_ID, _STATE, _GRADE = 2, 3, 4
+Latest = dict[int, dict[int, Sequence[Any]]]
+_NO_COMPLETIONS: dict[int, Sequence[Any]] = {}
 
 
 @dataclass(slots=True, eq=False)
@@ -99,17 +102,16 @@ class VRec:
     left_validated: bool = False
 
 
-def _meets(rule: RuleDef, c: LatestCompletion) -> bool:
+def _meets(rule: RuleDef, c: Sequence[Any]) -> bool:
+    state: str = c[_STATE]
     if rule.trigger == "completion":
-        return c.state in COUNTS_AS_COMPLETED
+        return state in COUNTS_AS_COMPLETED
     if rule.trigger == "success":
-        return c.state == "passed"
+        return state == "passed"
     # min_grade: a grade at or above the bar, from any attempt that was not withdrawn
+    grade: float | None = c[_GRADE]
     return (
-        c.state != "incomplete"
-        and c.grade is not None
-        and rule.min_grade is not None
-        and c.grade >= rule.min_grade
+        state != "incomplete" and grade is not None and rule.min_grade is not None and grade >= rule.min_grade
     )
 
 
@@ -245,7 +247,7 @@ class Engine:
         activities = self.cat.activities_of[comp_id] = tuple(sorted(found))
         return activities
 
-    def _latest_completions(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], LatestCompletion]:
+    def _latest_completions(self, groups: dict[int, set[int]]) -> Latest:
         """The latest completion of each (learner, activity) the rules of ``groups`` look at."""
         by_activities: dict[tuple[int, ...], set[int]] = {}
         for comp_id, learners in groups.items():
@@ -271,7 +273,12 @@ class Engine:
                 [{"l": sorted(learners), "a": list(acts)} for acts, learners in by_activities.items()],
                 " ORDER BY 6, 7",
             )
-        return {(r[0], r[1]): LatestCompletion(r[2], r[3], r[4]) for r in rows}
+        latest: Latest = {}
+        for r in rows:  # ordered: the latest row of a (learner, activity) comes last and stays
+            if (mine := latest.get(r[0])) is None:
+                mine = latest[r[0]] = {}
+            mine[r[1]] = r
+        return latest
 
     def _load_validations(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], VRec]:
         """The validations of each (learner, competency) of ``groups``, by (learner, level)."""
@@ -328,16 +335,11 @@ class Engine:
         return found
 
     # ---- deciding -----------------------------------------------------------------------
-    def _rule_evidence(
-        self, learner_id: int, level_id: int, latest: dict[tuple[int, int], LatestCompletion]
-    ) -> tuple[int, list[str]] | None:
+    def _rule_evidence(self, learner_id: int, level_id: int, latest: Latest) -> tuple[int, list[str]] | None:
+        mine = latest.get(learner_id, _NO_COMPLETIONS)
         for rule_id in sorted(self.cat.rules_by_level.get(level_id, ())):
             rule = self.cat.rules[rule_id]
-            hits = [
-                c.id
-                for a in rule.activity_ids
-                if (c := latest.get((learner_id, a))) is not None and _meets(rule, c)
-            ]
+            hits = [c[_ID] for a in rule.activity_ids if (c := mine.get(a)) is not None and _meets(rule, c)]
             if len(hits) >= rule.required_count:
                 return rule_id, [evidence_ref("completion", i) for i in sorted(hits)]
         return None
@@ -361,7 +363,7 @@ class Engine:
         self,
         learner_id: int,
         comp_id: int,
-        latest: dict[tuple[int, int], LatestCompletion],
+        latest: Latest,
         existing: dict[tuple[int, int], VRec],
         attestations: dict[tuple[int, int], list[str]],
         now: datetime,

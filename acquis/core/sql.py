@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache, partial
 from itertools import chain
@@ -12,6 +13,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import Table, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
@@ -47,6 +49,27 @@ def array_param(session: Session, values: Iterable[Any]) -> Any:
     return listed if is_postgresql(session) else orjson.dumps(listed).decode()
 
 
+@contextmanager
+def driver_cursor(session: Session) -> Iterator[Any]:
+    """A cursor of the driver itself, in the session's transaction, raising SQLAlchemy's errors.
+
+    The driver's errors are wrapped as SQLAlchemy would have wrapped them, so that callers
+    (the web layer answers an ``OperationalError`` with 503 and Retry-After) cannot tell which
+    path a statement took.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
+
+
 def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
     """The rows of ``sql``, written for the session's driver, in the session's transaction.
 
@@ -54,12 +77,9 @@ def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[
     text on SQLite) and no result rows built by SQLAlchemy, which for ingest's reads of
     thousands of rows took longer than the database.
     """
-    cursor = session.connection().connection.cursor()
-    try:
+    with driver_cursor(session) as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+        return cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def table(model: type[Any]) -> Table:
@@ -193,62 +213,88 @@ def _sqlite_bulk_insert(
     columns: Columns,
     returning: Sequence[str],
     ignore_conflicts: bool,
-) -> list[Any]:
-    """``bulk_insert`` on SQLite, straight to the driver with values converted once per column.
+) -> Columns:
+    """``bulk_insert_columns`` on SQLite, straight to the driver with values converted once per
+    column.
 
     SQLAlchemy's executemany builds a parameter dictionary per row, which cost more than the
     insert itself on ingest's batches. The same bind processors run here (so stored values are
     identical).
 
-    With RETURNING, rows of a table keyed by its rowid go in through the driver's executemany
-    and are read back by rowid: SQLite gives each new row one more than the largest rowid, and
-    the transaction holds the database's only write lock, so the rows past the largest rowid
-    seen before are exactly those inserted (the conflicting ones took none). A multi-row VALUES
-    statement with RETURNING, which any other table needs, took 1.7 times as long for a batch
-    of 1,000 completions (SQLite builds a program as long as the statement's rows).
+    With RETURNING, rows of a table keyed by its rowid go in through the driver's executemany,
+    and SQLite gives each new row one more than the largest rowid; the transaction holds the
+    database's only write lock. When every row went in (the driver counts them), their rowids
+    are therefore the next ones in order, and the values returned are those given; when some
+    conflicted (and took no rowid), the rows past the largest rowid seen before are read back.
+    A multi-row VALUES statement with RETURNING, which any other table needs, took 1.7 times
+    as long for a batch of 1,000 completions (SQLite builds a program as long as the
+    statement's rows).
     """
     names = list(columns)
     preparer = session.get_bind().dialect.identifier_preparer
     target = preparer.format_table(tbl)
-    values = list(zip(*_processed_columns(session, tbl, columns), strict=True))
+    processed = _processed_columns(session, tbl, columns)
+    count = len(processed[0])
     head = f"INSERT INTO {target} ({', '.join(preparer.quote(n) for n in names)}) VALUES "  # noqa: S608
     one = "(" + ", ".join("?" * len(names)) + ")"
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    conn = session.connection()
-    if not returning:
-        conn.exec_driver_sql(head + one + tail, values)
-        return []
-    returned = ", ".join(preparer.quote(c) for c in returning)
-    make = _returned_row(tuple(returning))
-    rowid = _rowid_column(tbl)
-    out: list[Any] = []
-    cursor = conn.connection.cursor()  # the rows as the driver gives them: no Result per row
-    try:
+    # The driver takes the rows one at a time from zip, which reuses one tuple for them all: a
+    # list of them would be a thousand live objects per batch for the garbage collector to
+    # count, and its full collections are set off by that count (docs/architecture.md).
+    with driver_cursor(session) as cursor:  # the driver's own: no Result per row
+        if not returning:
+            cursor.executemany(head + one + tail, zip(*processed, strict=True))
+            return {}
+        returned = ", ".join(preparer.quote(c) for c in returning)
+        rowid = _rowid_column(tbl)
         if rowid is not None and rowid not in columns:
             key = preparer.quote(rowid)
             last = cursor.execute(f"SELECT max({key}) FROM {target}").fetchone()[0] or 0  # noqa: S608
-            if last <= _SQLITE_MAX_ROWID - len(values):  # beyond, SQLite picks rowids at random
-                cursor.executemany(head + one + tail, values)
+            if last <= _SQLITE_MAX_ROWID - count:  # beyond, SQLite picks rowids at random
+                cursor.executemany(head + one + tail, zip(*processed, strict=True))
+                # Values stored as given (no bind processing) come back as given.
+                given = {
+                    n: columns[n] for n, done in zip(names, processed, strict=True) if done is columns[n]
+                }
+                if cursor.rowcount == count and all(c == rowid or c in given for c in returning):
+                    return {
+                        c: range(last + 1, last + 1 + count) if c == rowid else given[c] for c in returning
+                    }
                 cursor.execute(
                     f"SELECT {returned} FROM {target} WHERE {key} > ? ORDER BY {key}",  # noqa: S608
                     (last,),
                 )
-                return list(map(make, cursor.fetchall()))
+                return _transposed(cursor, returning)
+        values = list(zip(*processed, strict=True))
         tail += f" RETURNING {returned}"
         per_statement = max(1, _SQLITE_MAX_VARIABLES // len(names))
+        rows: list[Sequence[Any]] = []
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
             cursor.execute(head + ", ".join([one] * len(chunk)) + tail, tuple(chain.from_iterable(chunk)))
-            out.extend(map(make, cursor.fetchall()))
-    finally:
-        cursor.close()
-    return out
+            rows.extend(cursor.fetchall())
+        return _transposed(rows, returning)
+
+
+def _transposed(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> Columns:
+    """Rows (of ``names``, in that order) as one list per name."""
+    out: dict[str, list[Any]] = {n: [] for n in names}
+    appends = [out[n].append for n in names]
+    for row in rows:
+        for append, value in zip(appends, row, strict=True):
+            append(value)
+    return out  # type: ignore[return-value]  # lists are sequences
 
 
 def _rowid_column(tbl: Table) -> str | None:
-    """The column that is ``tbl``'s rowid on SQLite (an INTEGER PRIMARY KEY), if it has one."""
+    """The column that is ``tbl``'s rowid on SQLite (an INTEGER PRIMARY KEY, which without
+    AUTOINCREMENT takes one more than the largest), if it has one."""
     keys = list(tbl.primary_key.columns)
-    if len(keys) == 1 and keys[0].type.compile(dialect=_SQLITE_DIALECT) == "INTEGER":
+    if (
+        len(keys) == 1
+        and keys[0].type.compile(dialect=_SQLITE_DIALECT) == "INTEGER"
+        and not tbl.dialect_options["sqlite"].get("autoincrement")
+    ):
         return str(keys[0].name)
     return None
 
@@ -278,7 +324,10 @@ def bulk_insert(
     """
     if not rows:
         return []
-    return bulk_insert_columns(session, tbl, _columns(rows), *returning, ignore_conflicts=ignore_conflicts)
+    got = bulk_insert_columns(session, tbl, _columns(rows), *returning, ignore_conflicts=ignore_conflicts)
+    if not returning:
+        return []
+    return list(map(_returned_row(returning), zip(*(got[n] for n in returning), strict=True)))
 
 
 def bulk_insert_columns(
@@ -287,15 +336,17 @@ def bulk_insert_columns(
     columns: Columns,
     *returning: str,
     ignore_conflicts: bool = False,
-) -> list[Any]:
-    """``bulk_insert`` of rows given column by column, as both backends' paths take them.
+) -> Columns:
+    """``bulk_insert`` of rows given column by column, returning columns too (one sequence per
+    name in ``returning``, all as long, in no promised order; empty without ``returning``).
 
     For a caller whose values are already in columns (ingest transposes its facts in one
-    step), this spares building a dictionary per row only to take it apart again.
+    step), this spares building a dictionary per row only to take it apart again, and a row
+    object per inserted row only to read two of its values.
     """
     count = len(next(iter(columns.values()), ()))
     if not count:
-        return []
+        return {n: [] for n in returning}
     if any(len(values) != count for values in columns.values()):
         raise ValueError("bulk_insert_columns: the columns are not all of the same length")
     if session.get_bind().dialect.name == "sqlite" and not _python_defaults_missing(tbl, columns):
@@ -304,9 +355,11 @@ def bulk_insert_columns(
         rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         stmt = insert_ignore(session, tbl) if ignore_conflicts else tbl.insert()
         if returning:
-            return list(session.execute(stmt.returning(*(tbl.c[c] for c in returning)), rows).all())
+            return _transposed(
+                session.execute(stmt.returning(*(tbl.c[c] for c in returning)), rows), returning
+            )
         session.execute(stmt, rows)
-        return []
+        return {}
     names, casts, params = _pg_arrays(session, tbl, columns)
     target = session.get_bind().dialect.identifier_preparer.format_table(tbl)
     sql = f"INSERT INTO {target} ({', '.join(names)}) SELECT * FROM unnest({', '.join(casts)})"  # noqa: S608
@@ -314,9 +367,9 @@ def bulk_insert_columns(
         sql += " ON CONFLICT DO NOTHING"
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
-        return list(session.execute(text(sql), params).all())
+        return _transposed(session.execute(text(sql), params), returning)
     session.execute(text(sql), params)
-    return []
+    return {}
 
 
 def bulk_update(session: Session, tbl: Table, rows: Sequence[dict[str, Any]], key: str = "id") -> None:

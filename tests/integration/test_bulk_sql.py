@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from acquis.core import establishments, sql
 from acquis.core.db import Database
@@ -128,8 +129,8 @@ def test_rows_given_column_by_column_are_stored_as_rows_are(db: Database) -> Non
         bulk_insert(s, table(OutboxMessage), rows)
         columns = {name: tuple(r[name] for r in rows) for name in rows[0]}
         columns["dedupe_key"] = ("c1", "c2")
-        returned = sql.bulk_insert_columns(s, table(OutboxMessage), columns, "dedupe_key")
-    assert sorted(r.dedupe_key for r in returned) == ["c1", "c2"]
+        returned = sql.bulk_insert_columns(s, table(OutboxMessage), columns, "dedupe_key", "id")
+    assert sorted(returned["dedupe_key"]) == ["c1", "c2"] and len(returned["id"]) == 2
     with db.session() as s:
         stored = {
             key: rest
@@ -177,3 +178,53 @@ def test_rows_past_the_largest_rowid_are_still_returned_as_inserted(db: Database
         stored = {k: i for k, i in s.execute(select(OutboxMessage.dedupe_key, OutboxMessage.id))}
     assert {r.dedupe_key: r.id for r in rows} == {k: i for k, i in stored.items() if k != "top"}
     assert len(rows) == 6
+
+
+@pytest.mark.parametrize("conflicts", [False, True], ids=["all new", "some taken"])
+def test_columns_returned_are_those_of_the_rows_inserted(db: Database, conflicts: bool) -> None:
+    """All new, SQLite's ids are the next ones and the values those given; with conflicts they
+    are read back. Either way each returned id is the row holding the returned values."""
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+        s.flush()
+        if conflicts:
+            bulk_insert(s, table(OutboxMessage), [_row(est.id, f"k{i}", WHOLE_SECOND, None) for i in (1, 3)])
+        rows = [_row(est.id, f"k{i}", WHOLE_SECOND, None) for i in range(5)]
+        columns = {name: [r[name] for r in rows] for name in rows[0]}
+        got = sql.bulk_insert_columns(
+            s, table(OutboxMessage), columns, "id", "dedupe_key", "establishment_id", ignore_conflicts=True
+        )
+    expected = ["k0", "k2", "k4"] if conflicts else [f"k{i}" for i in range(5)]
+    assert sorted(got["dedupe_key"]) == expected
+    assert list(got["establishment_id"]) == [est.id] * len(expected)
+    with db.session() as s:
+        stored = {i: k for i, k in s.execute(select(OutboxMessage.id, OutboxMessage.dedupe_key))}
+    assert {i: stored[i] for i in got["id"]} == dict(zip(got["id"], got["dedupe_key"], strict=True))
+
+
+def test_a_conflict_on_the_driver_path_raises_sqlalchemys_error_and_writes_nothing(db: Database) -> None:
+    """The driver's own errors come out as SQLAlchemy's (the web layer tells them apart)."""
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+    with pytest.raises(IntegrityError), db.session() as s:
+        rows = [_row(est.id, "same", WHOLE_SECOND, None), _row(est.id, "same", WITH_MICROS, None)]
+        bulk_insert(s, table(OutboxMessage), rows)
+    with pytest.raises(IntegrityError), db.session() as s:
+        bulk_insert(s, table(OutboxMessage), rows, "id")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_a_table_with_autoincrement_is_not_read_back_by_rowid() -> None:
+    """AUTOINCREMENT never reuses a rowid, so its next one may be past the largest plus one."""
+    meta = MetaData()
+    plain = Table("plain", meta, Column("id", Integer, primary_key=True), Column("v", String))
+    counted = Table(
+        "counted",
+        meta,
+        Column("id", Integer, primary_key=True),
+        Column("v", String),
+        sqlite_autoincrement=True,
+    )
+    assert sql._rowid_column(plain) == "id"
+    assert sql._rowid_column(counted) is None
