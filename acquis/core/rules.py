@@ -32,13 +32,14 @@ from acquis.core.catalogue import Catalogue, RuleDef
 from acquis.core.evidence import ref as evidence_ref
 from acquis.core.models import Attestation, Award, Validation, ValidationEvent, new_uuids, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.sql import bulk_insert, bulk_update, driver_rows, sqlite_union_rows, table
+from acquis.core.sql import bulk_insert_columns, bulk_update, driver_rows, sqlite_union_rows, table
 
 V = table(Validation)
 LIVE = frozenset({"pending_approval", "validated"})
 EVIDENCE_WITHDRAWN = "evidence withdrawn"
 PREVIOUS_WITHDRAWN = "previous level no longer validated"
 COUNTS_AS_COMPLETED = frozenset({"completed", "passed"})
+_EVENT_FIELDS = ("at", "status", "by", "reason")  # what ``_move`` records of each move
 
 __all__ = ["Catalogue", "Engine", "revoke_awards"]
 
@@ -451,29 +452,28 @@ class Engine:
         new = [v for v in changed if v.id is None]
         old = [v for v in changed if v.id is not None]
         if new:
-            rows = bulk_insert(
+            # Column by column, as the insert takes them: no dictionary per row to take apart.
+            n = len(new)
+            got = bulk_insert_columns(
                 self.session,
                 V,
-                [
-                    {
-                        "establishment_id": self.establishment_id,
-                        "learner_id": v.learner_id,
-                        "competency_id": v.competency_id,
-                        "level_id": v.level_id,
-                        "status": v.status,
-                        "method": v.method,
-                        "rule_id": v.rule_id,
-                        "evidence": v.evidence,
-                        "version": v.version,
-                        "created_at": now,
-                    }
-                    for v in new
-                ],
+                {
+                    "establishment_id": [self.establishment_id] * n,
+                    "learner_id": [v.learner_id for v in new],
+                    "competency_id": [v.competency_id for v in new],
+                    "level_id": [v.level_id for v in new],
+                    "status": [v.status for v in new],
+                    "method": [v.method for v in new],
+                    "rule_id": [v.rule_id for v in new],
+                    "evidence": [v.evidence for v in new],
+                    "version": [v.version for v in new],
+                    "created_at": [now] * n,
+                },
                 "id",
                 "learner_id",
                 "level_id",
             )
-            ids = {(r.learner_id, r.level_id): r.id for r in rows}
+            ids = dict(zip(zip(got["learner_id"], got["level_id"], strict=True), got["id"], strict=True))
             for v in new:
                 v.id = ids[(v.learner_id, v.level_id)]
         bulk_update(
@@ -493,11 +493,16 @@ class Engine:
                 for v in old
             ],
         )
-        bulk_insert(
-            self.session,
-            table(ValidationEvent),
-            [{"validation_id": v.id, **e} for v in changed for e in (v.events or ())],
-        )
+        moved = [(v.id, e) for v in changed for e in (v.events or ())]
+        if moved:
+            bulk_insert_columns(
+                self.session,
+                table(ValidationEvent),
+                {
+                    "validation_id": [vid for vid, _ in moved],
+                    **{name: [e[name] for _, e in moved] for name in _EVENT_FIELDS},
+                },
+            )
         left = [v for v in changed if v.left_validated]
         if left:
             self._broadcast("validation_revoked", left)
@@ -543,36 +548,29 @@ class Engine:
                     .group_by(Award.validation_id)
                 )
             }
-        awards = bulk_insert(
+        n = len(due)
+        award_ids = bulk_insert_columns(
             self.session,
             table(Award),
-            [
-                {
-                    "public_id": public_id,
-                    "establishment_id": self.establishment_id,
-                    "badge_class_id": badge.id,
-                    "learner_id": v.learner_id,
-                    "validation_id": v.id,
-                    "issue_no": previous.get(v.id or 0, 0) + 1,
-                    "status": "pending",
-                    "expires_at": (now + timedelta(days=badge.valid_days)) if badge.valid_days else None,
-                    "created_at": now,
-                }
-                for (v, badge), public_id in zip(due, new_uuids(len(due)), strict=True)
-            ],
+            {
+                "public_id": new_uuids(n),
+                "establishment_id": [self.establishment_id] * n,
+                "badge_class_id": [badge.id for _, badge in due],
+                "learner_id": [v.learner_id for v, _ in due],
+                "validation_id": [v.id for v, _ in due],
+                "issue_no": [previous.get(v.id or 0, 0) + 1 for v, _ in due],
+                "status": ["pending"] * n,
+                "expires_at": [now + timedelta(days=b.valid_days) if b.valid_days else None for _, b in due],
+                "created_at": [now] * n,
+            },
             "id",
-        )
-        outbox.enqueue_many(
+        )["id"]
+        outbox.enqueue_columns(
             self.session,
-            [
-                {
-                    "establishment_id": self.establishment_id,
-                    "topic": outbox.EMIT_BADGE,
-                    "payload": {"award_id": award.id},
-                    "dedupe_key": f"{outbox.EMIT_BADGE}:{award.id}",
-                }
-                for award in awards
-            ],
+            self.establishment_id,
+            outbox.EMIT_BADGE,
+            [{"award_id": award_id} for award_id in award_ids],
+            [f"{outbox.EMIT_BADGE}:{award_id}" for award_id in award_ids],
         )
 
 

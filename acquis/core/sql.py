@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache, partial
 from itertools import chain
 from typing import Any, cast
@@ -182,6 +182,8 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     ``occurred_at`` per completion.
     (tests/integration/test_bulk_sql.py holds it to SQLAlchemy's own result.)
     """
+    if value is not None and value.tzinfo is UTC:  # as parsed and made here: "+00:00" to drop
+        return value.isoformat(" ", "microseconds")[:-6]
     v = _UTC_DATETIME.process_bind_param(value, _SQLITE_DIALECT)
     return None if v is None else v.isoformat(" ", "microseconds")
 

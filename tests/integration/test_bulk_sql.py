@@ -107,6 +107,8 @@ def test_returning_spans_statements_and_skips_conflicts(
         datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=timezone(timedelta(hours=2))),  # another zone
         datetime(999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5))),  # a year of 3 digits
         datetime(1, 1, 1, 5, 0, tzinfo=timezone(timedelta(hours=4))),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),  # UTC itself: formatted without converting
+        datetime(2026, 3, 1, 10, 0, tzinfo=timezone(timedelta(0))),  # UTC, as another object
     ],
 )
 def test_sqlite_dates_are_formatted_in_one_step_as_sqlalchemy_does(when: datetime) -> None:
