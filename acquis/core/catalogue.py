@@ -148,7 +148,8 @@ def current(session: Session, establishment_id: int) -> Catalogue:
     when the catalogue stamp has changed since it was last loaded (in this process)."""
     global _kept
     session.flush()  # the session's own pending changes to the rules redraw the stamp first
-    token = session.execute(select(CatalogueStamp.token).where(CatalogueStamp.id == 1)).scalar()
+    # On the connection, as enabled_names reads: once per batch, the ORM's handling cost more.
+    token = session.connection().execute(select(CatalogueStamp.token).where(CatalogueStamp.id == 1)).scalar()
     if token is None:  # no stamp row: nothing tells a change, so nothing is kept
         return Catalogue.load(session, establishment_id)
     key = (token, establishment_id)

@@ -829,8 +829,11 @@ def on_completions(
     # Most establishments run no points programme: one probe of an index, in a statement that
     # never changes, before any query naming the batch's activities (compiled anew each time)
     # and before the pairs are even gathered.
+    session.flush()  # read on the connection (as enabled_names, once per batch): flush first
     if (
-        session.scalar(select(ActionTag.id).where(ActionTag.establishment_id == establishment_id).limit(1))
+        session.connection()
+        .execute(select(ActionTag.id).where(ActionTag.establishment_id == establishment_id).limit(1))
+        .scalar()
         is None
     ):
         return

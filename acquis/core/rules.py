@@ -61,15 +61,21 @@ _VALIDATION_COLUMNS = (
     "v.id, v.learner_id, v.competency_id, v.level_id, v.status, v.method, v.rule_id, "
     "v.evidence, v.version, v.decision, v.reason"
 )
+# A competency's validations are looked for between the smallest and largest id of its levels:
+# the unique index on (learner, level) then leads to its rows alone, where the learner's rows
+# of every competency were each read from the table to be told apart by competency (half the
+# read's time). The competency is still compared, so the ids need not follow each other.
 _VALIDATIONS_POSTGRESQL = (
     f"SELECT {_VALIDATION_COLUMNS} "  # noqa: S608 - fixed fragments
-    "FROM unnest(CAST(%(l)s AS integer[]), CAST(%(c)s AS integer[])) AS p(l, c) "
-    "CROSS JOIN LATERAL (SELECT * FROM validation "
-    "WHERE learner_id = p.l AND competency_id = p.c OFFSET 0) AS v"
+    "FROM unnest(CAST(%(l)s AS integer[]), CAST(%(c)s AS integer[]), CAST(%(lo)s AS integer[]), "
+    "CAST(%(hi)s AS integer[])) AS p(l, c, lo, hi) "
+    "CROSS JOIN LATERAL (SELECT * FROM validation WHERE learner_id = p.l "
+    "AND level_id BETWEEN p.lo AND p.hi AND competency_id = p.c OFFSET 0) AS v"
 )
 _VALIDATIONS_SQLITE_BRANCH = (
     f"SELECT {_VALIDATION_COLUMNS} FROM validation AS v "  # noqa: S608 - a fixed fragment
-    "WHERE v.learner_id IN (SELECT value FROM json_each(:l{i})) AND v.competency_id = :c{i}"
+    "WHERE v.learner_id IN (SELECT value FROM json_each(:l{i})) "
+    "AND v.level_id BETWEEN :lo{i} AND :hi{i} AND v.competency_id = :c{i}"
 )
 
 
@@ -281,19 +287,34 @@ class Engine:
             mine[r[1]] = r
         return latest
 
+    def _level_ids(self, comp_id: int) -> list[int]:
+        return [level_id for _, level_id in self.cat.levels_by_comp.get(comp_id, ())]
+
     def _load_validations(self, groups: dict[int, set[int]]) -> dict[tuple[int, int], VRec]:
         """The validations of each (learner, competency) of ``groups``, by (learner, level)."""
-        params: dict[str, Any]
-        if self.postgresql:
-            pairs = [(learner_id, comp_id) for comp_id, learners in groups.items() for learner_id in learners]
-            sql = _VALIDATIONS_POSTGRESQL
-            params = {"l": [p[0] for p in pairs], "c": [p[1] for p in pairs]}
-            rows = driver_rows(self.session, sql, params)
-        else:  # one branch per competency, as for the completions
+        # A competency without levels has no validations.
+        spans = {c: (min(ids), max(ids)) for c in groups if (ids := self._level_ids(c))}
+        rows: Sequence[Any] = []
+        if spans and self.postgresql:
+            pairs = [
+                (learner_id, c) for c, learners in groups.items() if c in spans for learner_id in learners
+            ]
+            params = {
+                "l": [p[0] for p in pairs],
+                "c": [p[1] for p in pairs],
+                "lo": [spans[p[1]][0] for p in pairs],
+                "hi": [spans[p[1]][1] for p in pairs],
+            }
+            rows = driver_rows(self.session, _VALIDATIONS_POSTGRESQL, params)
+        elif spans:  # one branch per competency, as for the completions
             rows = sqlite_union_rows(
                 self.session,
                 _VALIDATIONS_SQLITE_BRANCH,
-                [{"l": sorted(learners), "c": c} for c, learners in groups.items()],
+                [
+                    {"l": sorted(learners), "lo": spans[c][0], "hi": spans[c][1], "c": c}
+                    for c, learners in groups.items()
+                    if c in spans
+                ],
             )
         existing: dict[tuple[int, int], VRec] = {}
         for row in rows:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from acquis.core import establishments, jury, tags
 from acquis.core.db import Database
@@ -143,6 +143,33 @@ def test_uncompleted_revokes_the_validation_its_award_and_what_rested_on_it(
     send(db, host, helpers.statement(cmid=1, timestamp="2030-02-01T00:00:00Z"))
     assert statuses(db) == {"Novice": "validated", "Intermédiaire": "validated"}
     assert award_statuses(db) == ["revoked", "revoked", "pending", "pending"]
+
+
+def test_a_level_added_after_other_competencies_is_reconciled_like_the_others(
+    db: Database, host: PluginHost, tenant: helpers.Tenant
+) -> None:
+    """The engine reads a competency's validations by the span of its level ids: a level added
+    later has an id past those of other competencies, and is still found (and those between,
+    of other competencies, are not taken for its own)."""
+    with db.session() as s:
+        c1 = s.scalars(select(Competency).where(Competency.code == "C1")).one()
+        s.add(Level(competency_id=c1.id, rank=6, code="MAITRE", label="Maître"))
+        s.flush()
+        for rank, label in enumerate(["Compétent", "Avancé", "Expert", "Maître"], start=3):
+            helpers.tag(s, tenant, [rank], "C1", label)
+        helpers.tag(s, tenant, [10], "C2", "Novice")
+    send(db, host, *(helpers.statement(cmid=c) for c in (1, 2, 3, 4, 5, 6, 10)))
+    assert statuses(db)["Maître"] == "validated" and statuses(db, "C2") == {"Novice": "validated"}
+    send(db, host, helpers.statement(cmid=6, verb="uncompleted", timestamp="2030-01-01T00:00:00Z"))
+    assert statuses(db) == {
+        **dict.fromkeys(["Novice", "Intermédiaire", "Compétent", "Avancé", "Expert"], "validated"),
+        "Maître": "revoked",
+    }
+    assert statuses(db, "C2") == {"Novice": "validated"}
+    send(db, host, helpers.statement(cmid=6, timestamp="2030-02-01T00:00:00Z"))
+    assert statuses(db)["Maître"] == "validated"
+    with db.session() as s:  # one validation per level, revoked then validated again
+        assert s.scalar(select(func.count()).select_from(Validation)) == 7
 
 
 def test_jury_approval_rejection_and_reversal(db: Database, host: PluginHost, tenant: helpers.Tenant) -> None:
