@@ -151,8 +151,10 @@ class Engine:
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
         """Apply the rules after new completions (or a new tag on past ones) of these activities."""
         lowest: dict[tuple[int, int], int | None] = {}
+        touched, find = self.cat.touched_ranks, self._touched_ranks
         for learner_id, activity_id in learner_activity:
-            for comp_id, rank in self._touched_ranks(activity_id).items():
+            ranks = touched.get(activity_id)
+            for comp_id, rank in (find(activity_id) if ranks is None else ranks).items():
                 key = (learner_id, comp_id)
                 if key in lowest:
                     known = lowest[key]
@@ -323,18 +325,18 @@ class Engine:
             )
             # SQLite hands JSON back as text, PostgreSQL's driver as Python values.
             evidence = orjson.loads(stored) if isinstance(stored, str | bytes) else stored
-            existing[(learner_id, level_id)] = VRec(
-                id=vid,
-                learner_id=learner_id,
-                competency_id=comp_id,
-                level_id=level_id,
-                status=status,
-                method=method,
-                rule_id=rule_id,
-                evidence=list(evidence or []),
-                version=version,
-                decision=decision,
-                reason=reason,
+            existing[(learner_id, level_id)] = VRec(  # positional: in the order of VRec's fields
+                learner_id,
+                comp_id,
+                level_id,
+                status,
+                method,
+                rule_id,
+                list(evidence or []),
+                version,
+                decision,
+                reason,
+                vid,
             )
         return existing
 

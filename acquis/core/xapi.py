@@ -365,8 +365,8 @@ def _good_text(value: Any, max_len: int) -> TypeGuard[str]:
 
 
 def _good_iri(value: Any, max_len: int) -> TypeGuard[str]:
-    """What ``_iri`` accepts, as a test."""
-    return _good_text(value, max_len) and is_iri(value, max_len)
+    """What ``_iri`` accepts, as a test (``_good_text`` and ``is_iri``, spelt out: three a statement)."""
+    return type(value) is str and 0 < len(value) <= max_len and not value.isspace() and _iri_shaped(value)
 
 
 def _fast_statement(statement: Any, received_at: datetime) -> CompletionFact | _Unsure | None:
