@@ -296,7 +296,7 @@ class Engine:
         """The validations of each (learner, competency) of ``groups``, by (learner, level)."""
         # A competency without levels has no validations.
         spans = {c: (min(ids), max(ids)) for c in groups if (ids := self._level_ids(c))}
-        rows: Sequence[Any] = []
+        rows: Iterable[Any] = ()
         if spans and self.postgresql:
             pairs = [
                 (learner_id, c) for c, learners in groups.items() if c in spans for learner_id in learners

@@ -70,16 +70,19 @@ def driver_cursor(session: Session) -> Iterator[Any]:
         cursor.close()
 
 
-def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
+def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> Iterator[Any]:
     """The rows of ``sql``, written for the session's driver, in the session's transaction.
 
     Values come back as the driver gives them, as plain tuples: no type processing (JSON is
     text on SQLite) and no result rows built by SQLAlchemy, which for ingest's reads of
-    thousands of rows took longer than the database.
+    thousands of rows took longer than the database. They come one at a time, so that a row
+    not kept is freed at once rather than held in a list with the others (live objects are
+    what the garbage collector counts, docs/architecture.md). The statement runs when the
+    rows are first asked for: read them there and then.
     """
     with driver_cursor(session) as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()  # type: ignore[no-any-return]
+        yield from cursor
 
 
 def table(model: type[Any]) -> Table:
@@ -153,14 +156,13 @@ _SQLITE_BRANCHES_PER_STATEMENT = 200
 
 def sqlite_union_rows(
     session: Session, branch: str, groups: Sequence[dict[str, Any]], order: str = ""
-) -> list[Any]:
+) -> Iterator[Any]:
     """SQLite: the rows of ``branch`` for each group, read as UNION ALLs of a bounded size.
 
     ``branch`` names its parameters ``:<key>{i}``; list values go as JSON (``array_param``). A
     batch touching more groups than one statement may hold is read in several (``order``
     applies within each: a row met in two groups comes back from both, in the same order).
     """
-    rows: list[Any] = []
     for start in range(0, len(groups), _SQLITE_BRANCHES_PER_STATEMENT):
         params: dict[str, Any] = {}
         branches: list[str] = []
@@ -170,8 +172,7 @@ def sqlite_union_rows(
                 params[f"{key}{i}"] = (
                     array_param(session, value) if isinstance(value, list | tuple) else value
                 )
-        rows.extend(driver_rows(session, " UNION ALL ".join(branches) + order, params))
-    return rows
+        yield from driver_rows(session, " UNION ALL ".join(branches) + order, params)
 
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:

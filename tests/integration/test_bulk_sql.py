@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from acquis.core import establishments, sql
 from acquis.core.db import Database
@@ -215,6 +215,13 @@ def test_a_conflict_on_the_driver_path_raises_sqlalchemys_error_and_writes_nothi
         bulk_insert(s, table(OutboxMessage), rows, "id")
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_reads_on_the_driver_raise_sqlalchemys_errors(db: Database) -> None:
+    with pytest.raises(DBAPIError) as raised, db.session() as s:
+        list(sql.driver_rows(s, "SELECT id FROM no_such_table", {}))
+    assert not isinstance(raised.value, db.engine.dialect.loaded_dbapi.Error)  # wrapped, with the original
+    assert isinstance(raised.value.orig, db.engine.dialect.loaded_dbapi.Error)
 
 
 def test_a_table_with_autoincrement_is_not_read_back_by_rowid() -> None:
