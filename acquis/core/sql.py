@@ -379,6 +379,17 @@ def bulk_update(session: Session, tbl: Table, rows: Sequence[dict[str, Any]], ke
     """Update many rows by ``key``; each row gives the key and the new values of the same columns."""
     if not rows:
         return
+    if session.get_bind().dialect.name == "sqlite":
+        # Straight to the driver, values through the same bind processors, as inserts go.
+        given = _columns(rows)
+        names = [c for c in given if c != key]
+        preparer = session.get_bind().dialect.identifier_preparer
+        sets = ", ".join(f"{preparer.quote(n)} = ?" for n in names)
+        sql = f"UPDATE {preparer.format_table(tbl)} SET {sets} WHERE {preparer.quote(key)} = ?"  # noqa: S608
+        processed = _processed_columns(session, tbl, {**{n: given[n] for n in names}, key: given[key]})
+        with driver_cursor(session) as cursor:
+            cursor.executemany(sql, zip(*processed, strict=True))
+        return
     if session.get_bind().dialect.name != "postgresql":
         columns = [c for c in rows[0] if c != key]
         stmt = (

@@ -451,4 +451,10 @@ def parse_batch(body: Any, received_at: datetime) -> list[CompletionFact | None]
         raise InvalidInput("the array of statements is empty", field="body")
     if len(body) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} statements per request", field="body")
-    return [parse_statement(s, f"statements[{i}]", received_at) for i, s in enumerate(body)]
+    # The fast path first, for every statement: the field path is spelt out only for those it
+    # is unsure of (a thousand f-strings per batch, otherwise, that nothing reads).
+    facts = [_fast_statement(s, received_at) for s in body]
+    return [
+        _checked_statement(body[i], f"statements[{i}]", received_at) if isinstance(fact, _Unsure) else fact
+        for i, fact in enumerate(facts)
+    ]

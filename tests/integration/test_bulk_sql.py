@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from acquis.core import establishments, sql
 from acquis.core.db import Database
 from acquis.core.models import OutboxMessage
-from acquis.core.sql import bulk_insert, table
+from acquis.core.sql import bulk_insert, bulk_update, table
 
 WHOLE_SECOND = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
 WITH_MICROS = datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
@@ -62,6 +62,36 @@ def test_bulk_insert_stores_what_sqlalchemy_insert_stores(db: Database) -> None:
         loaded = {m.dedupe_key: m for m in s.scalars(select(OutboxMessage))}
     assert loaded["a"].available_at == WHOLE_SECOND and loaded["b"].available_at == WITH_MICROS
     assert loaded["a"].payload == {"award_id": 1, "note": "é"} and loaded["a"].plugin is None
+
+
+def test_bulk_update_stores_what_sqlalchemy_update_stores(db: Database) -> None:
+    with db.session() as s:
+        est, _ = establishments.create(s, "bulk", "Bulk")
+        s.flush()
+        ids = {
+            r.dedupe_key: r.id
+            for r in bulk_insert(
+                s,
+                table(OutboxMessage),
+                [_row(est.id, k, WHOLE_SECOND, "obf") for k in ("a", "b", "c")],
+                "id",
+                "dedupe_key",
+            )
+        }
+        change = {"payload": {"award_id": 2, "note": "è"}, "available_at": WITH_MICROS, "plugin": None}
+        bulk_update(s, table(OutboxMessage), [{"id": ids["a"], **change}])
+        s.execute(table(OutboxMessage).update().where(table(OutboxMessage).c.id == ids["b"]).values(change))
+    with db.session() as s:
+        raw = {
+            key: (available, payload, plugin)
+            for key, available, payload, plugin in s.execute(
+                text("SELECT dedupe_key, CAST(available_at AS TEXT), payload, plugin FROM outbox_message")
+            )
+        }
+        loaded = {m.dedupe_key: m for m in s.scalars(select(OutboxMessage))}
+    assert raw["a"] == raw["b"] != raw["c"]  # the row not named is left as it was
+    assert loaded["a"].payload == {"award_id": 2, "note": "è"} and loaded["a"].available_at == WITH_MICROS
+    assert loaded["a"].plugin is None and loaded["c"].plugin == "obf"
 
 
 @pytest.mark.parametrize("read_back", ["by rowid", "by RETURNING"])
