@@ -81,7 +81,9 @@ class Catalogue:
                 ValidationRule.trigger,
                 ValidationRule.min_grade,
                 ValidationRule.required_count,
-            ).where(ValidationRule.establishment_id == establishment_id)
+            )
+            .where(ValidationRule.establishment_id == establishment_id)
+            .order_by(ValidationRule.id)  # so each level's rules are listed in id order
         ):
             rule = RuleDef(
                 rule_id, level_id, trigger, min_grade, required_count, tuple(sorted(members[rule_id]))

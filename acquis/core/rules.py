@@ -194,7 +194,8 @@ class Engine:
         self.session.flush()
         existing = self._load_validations(self._groups(pairs))
         if lowest is not None:
-            pairs = {p for p in pairs if self._may_move(p, lowest[p], existing)}
+            held = {(v.learner_id, v.competency_id) for v in existing.values()}
+            pairs = {p for p in pairs if self._may_move(p, lowest[p], existing, p in held)}
             if not pairs:
                 return
         groups = self._groups(pairs)
@@ -220,7 +221,11 @@ class Engine:
         return groups
 
     def _may_move(
-        self, pair: tuple[int, int], rank: int | None, existing: dict[tuple[int, int], VRec]
+        self,
+        pair: tuple[int, int],
+        rank: int | None,
+        existing: dict[tuple[int, int], VRec],
+        held: bool = True,
     ) -> bool:
         """Whether new evidence for level ``rank`` and up can change any level of ``pair``.
 
@@ -233,9 +238,12 @@ class Engine:
         if rank is None:
             return True
         learner_id, comp_id = pair
+        levels = self.cat.levels_by_comp.get(comp_id)
+        if not held:  # no validation of the pair (``held``, most pairs): only the first level can move
+            return not levels or rank <= levels[0][0]
         below: VRec | None = None
         first = True
-        for level_rank, level_id in self.cat.levels_by_comp.get(comp_id, []):
+        for level_rank, level_id in levels or ():
             v = existing.get((learner_id, level_id))
             if level_rank < rank:
                 below, first = v, False
@@ -361,7 +369,7 @@ class Engine:
     # ---- deciding -----------------------------------------------------------------------
     def _rule_evidence(self, learner_id: int, level_id: int, latest: Latest) -> tuple[int, list[str]] | None:
         mine = latest.get(learner_id, _NO_COMPLETIONS)
-        for rule_id in sorted(self.cat.rules_by_level.get(level_id, ())):
+        for rule_id in self.cat.rules_by_level.get(level_id, ()):  # in id order (Catalogue.load)
             rule = self.cat.rules[rule_id]
             hits = [c[_ID] for a in rule.activity_ids if (c := mine.get(a)) is not None and _meets(rule, c)]
             if len(hits) >= rule.required_count:
