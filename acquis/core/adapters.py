@@ -14,6 +14,7 @@ from acquis.core.errors import InvalidInput
 from acquis.core.events import AdapterContext, AdapterSpec, CheckResult, SettingField
 from acquis.core.models import AdapterConfig, Establishment
 from acquis.core.plugins import PluginHost
+from acquis.core.sql import by_driver, driver_rows
 
 SECRET_MASK = "********"  # noqa: S105 - what is shown instead of a secret
 
@@ -30,16 +31,15 @@ def _config(session: Session, est: Establishment, adapter: str) -> AdapterConfig
     return cfg
 
 
+_ENABLED_SQL = by_driver("SELECT adapter FROM adapter_config WHERE establishment_id = :e AND enabled")
+
+
 def enabled_names(session: Session, establishment_id: int) -> frozenset[str]:
-    # On the session's connection, not through the ORM: ingest asks on every batch, and the
-    # ORM's handling of a statement cost several times its execution.
+    # Straight to the driver: ingest asks on every batch, and SQLAlchemy's handling of the
+    # statement cost several times its execution.
     session.flush()
-    rows = session.connection().execute(
-        select(AdapterConfig.adapter).where(
-            AdapterConfig.establishment_id == establishment_id, AdapterConfig.enabled.is_(True)
-        )
-    )
-    return frozenset(rows.scalars())
+    sql = _ENABLED_SQL[session.get_bind().dialect.name]
+    return frozenset(adapter for (adapter,) in driver_rows(session, sql, {"e": establishment_id}))
 
 
 def set_enabled(session: Session, host: PluginHost, est: Establishment, adapter: str, on: bool) -> None:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from acquis.core.models import (
     BadgeClass,
-    CatalogueStamp,
     Competency,
     Framework,
     Level,
@@ -25,6 +24,7 @@ from acquis.core.models import (
     ValidationRule,
     rule_activity,
 )
+from acquis.core.sql import driver_first
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,7 @@ class Catalogue:
 # threads of a process: a catalogue is not changed once loaded (the engine's derived entries
 # are the same whoever computes them first), and a lost race only loads one twice.
 _kept: dict[tuple[int, int], Catalogue] = {}
+_STAMP_SQL = "SELECT token FROM catalogue_stamp WHERE id = 1"  # the same for every driver
 
 
 def current(session: Session, establishment_id: int) -> Catalogue:
@@ -150,8 +151,9 @@ def current(session: Session, establishment_id: int) -> Catalogue:
     when the catalogue stamp has changed since it was last loaded (in this process)."""
     global _kept
     session.flush()  # the session's own pending changes to the rules redraw the stamp first
-    # On the connection, as enabled_names reads: once per batch, the ORM's handling cost more.
-    token = session.connection().execute(select(CatalogueStamp.token).where(CatalogueStamp.id == 1)).scalar()
+    # Straight to the driver, as enabled_names reads: once per batch, SQLAlchemy's handling cost more.
+    row = driver_first(session, _STAMP_SQL, {})
+    token = None if row is None else row[0]
     if token is None:  # no stamp row: nothing tells a change, so nothing is kept
         return Catalogue.load(session, establishment_id)
     key = (token, establishment_id)

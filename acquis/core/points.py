@@ -56,7 +56,7 @@ from acquis.core.models import (
     SemesterDecision,
     utcnow,
 )
-from acquis.core.sql import lock_learners
+from acquis.core.sql import by_driver, driver_first, lock_learners
 from acquis.core.tags import get_or_create_activity
 
 GRADE_MAX = Decimal("20.00")
@@ -817,6 +817,9 @@ def tag_activity(
     return tag
 
 
+_ANY_TAG_SQL = by_driver("SELECT 1 FROM action_tag WHERE establishment_id = :e LIMIT 1")
+
+
 def on_completions(
     session: Session, establishment_id: int, learner_activity_pairs: Iterable[tuple[int, int]]
 ) -> None:
@@ -829,13 +832,9 @@ def on_completions(
     # Most establishments run no points programme: one probe of an index, in a statement that
     # never changes, before any query naming the batch's activities (compiled anew each time)
     # and before the pairs are even gathered.
-    session.flush()  # read on the connection (as enabled_names, once per batch): flush first
-    if (
-        session.connection()
-        .execute(select(ActionTag.id).where(ActionTag.establishment_id == establishment_id).limit(1))
-        .scalar()
-        is None
-    ):
+    session.flush()  # read on the driver (as enabled_names, once per batch): flush first
+    sql = _ANY_TAG_SQL[session.get_bind().dialect.name]
+    if driver_first(session, sql, {"e": establishment_id}) is None:
         return
     pairs = set(learner_activity_pairs)
     if not pairs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,6 +69,20 @@ def driver_cursor(session: Session) -> Iterator[Any]:
         ) from exc
     finally:
         cursor.close()
+
+
+def by_driver(sql: str) -> dict[str, str]:
+    """``sql``, written with ``:name`` parameters, in each driver's own style, by dialect name:
+    for the small reads of every batch, whose handling by SQLAlchemy cost more than their
+    execution."""
+    return {"sqlite": sql, "postgresql": re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)}
+
+
+def driver_first(session: Session, sql: str, params: dict[str, Any]) -> Any | None:
+    """The first row of ``sql`` as ``driver_rows`` gives rows, or None when there is none."""
+    with driver_cursor(session) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> Iterator[Any]:
