@@ -150,17 +150,20 @@ class Engine:
     # ---- entry points -------------------------------------------------------------------
     def on_completions(self, learner_activity: Iterable[tuple[int, int]]) -> None:
         """Apply the rules after new completions (or a new tag on past ones) of these activities."""
-        lowest: dict[tuple[int, int], int | None] = {}
+        # By competency, then learner: a (learner, competency) pair per completion was a
+        # thousand objects per batch for the garbage collector to count (docs/architecture.md).
+        lowest: dict[int, dict[int, int | None]] = {}
         touched, find = self.cat.touched_ranks, self._touched_ranks
         for learner_id, activity_id in learner_activity:
             ranks = touched.get(activity_id)
             for comp_id, rank in (find(activity_id) if ranks is None else ranks).items():
-                key = (learner_id, comp_id)
-                if key in lowest:
-                    known = lowest[key]
+                if (mine := lowest.get(comp_id)) is None:
+                    mine = lowest[comp_id] = {}
+                if learner_id in mine:
+                    known = mine[learner_id]
                     rank = None if known is None or rank is None else min(known, rank)  # noqa: PLW2901
-                lowest[key] = rank
-        self.reconcile(set(lowest), lowest)
+                mine[learner_id] = rank
+        self._reconcile(lowest)
 
     def _touched_ranks(self, activity_id: int) -> dict[int, int | None]:
         """The competencies whose levels ``activity_id`` may move, each with the lowest rank it
@@ -187,17 +190,34 @@ class Engine:
         With ``lowest`` (the lowest rank the new evidence is for, per pair), pairs where that
         evidence cannot move anything are left alone before anything is read about them.
         """
-        if not pairs:
+        by_comp: dict[int, dict[int, int | None]] = {}
+        for learner_id, comp_id in pairs:
+            by_comp.setdefault(comp_id, {})[learner_id] = (
+                None if lowest is None else lowest[(learner_id, comp_id)]
+            )
+        self._reconcile(by_comp)
+
+    def _reconcile(self, lowest: dict[int, dict[int, int | None]]) -> None:
+        """``reconcile`` of learners by competency, each with the lowest rank its new evidence is
+        for (None: any level may move, and the pair is reconciled whatever its validations)."""
+        if not lowest:
             return
         # The reads below go to the connection (plain rows, no ORM loading): flush first what
         # the session holds, as its autoflush would have before a query.
         self.session.flush()
-        existing = self._load_validations(self._groups(pairs))
-        if lowest is not None:
-            held = {(v.learner_id, v.competency_id) for v in existing.values()}
-            pairs = {p for p in pairs if self._may_move(p, lowest[p], existing, p in held)}
-            if not pairs:
-                return
+        existing = self._load_validations(self._with_facets({c: set(m) for c, m in lowest.items()}))
+        held: dict[int, set[int]] = {}  # learners with a validation, by competency
+        for v in existing.values():
+            held.setdefault(v.competency_id, set()).add(v.learner_id)
+        pairs = {
+            (learner_id, comp_id)
+            for comp_id, ranks in lowest.items()
+            for learner_id, rank in ranks.items()
+            if rank is None
+            or self._may_move((learner_id, comp_id), rank, existing, learner_id in held.get(comp_id, ()))
+        }
+        if not pairs:
+            return
         groups = self._groups(pairs)
         latest = self._latest_completions(groups)
         attestations = self._attestations(groups) if self.cat.has_partners else {}
@@ -216,8 +236,14 @@ class Engine:
         that reads fetch exactly the pairs concerned, not every learner × every competency."""
         groups: dict[int, set[int]] = {}
         for learner_id, comp_id in pairs:
-            for comp in (comp_id, *self.cat.children.get(comp_id, ())):
-                groups.setdefault(comp, set()).add(learner_id)
+            groups.setdefault(comp_id, set()).add(learner_id)
+        return self._with_facets(groups)
+
+    def _with_facets(self, groups: dict[int, set[int]]) -> dict[int, set[int]]:
+        """``groups`` (learners by competency) with each competency's learners under its facets too."""
+        for comp_id, learners in list(groups.items()):
+            for facet in self.cat.children.get(comp_id, ()):
+                groups.setdefault(facet, set()).update(learners)
         return groups
 
     def _may_move(
