@@ -300,27 +300,34 @@ class Engine:
         if not by_activities:
             return {}
         # One probe of the (learner, activity, dedupe key) index per pair. The latest statement
-        # wins; equal timestamps are ordered by content, not by arrival. Ordering in SQL keeps
-        # timestamps out of Python: the last row wins.
+        # wins; equal timestamps are ordered by content, not by arrival (two rows of a pair never
+        # have the same content: it is their unique key).
+        latest: Latest = {}
         if self.postgresql:
+            # Ordered in SQL, which keeps timestamps out of Python: the last row of a pair wins.
             pairs = {(lid, a) for acts, learners in by_activities.items() for a in acts for lid in learners}
             params = {"l": [p[0] for p in pairs], "a": [p[1] for p in pairs]}
-            rows = driver_rows(self.session, _LATEST_POSTGRESQL, params)
-        else:
-            # SQLite: one branch per set of activities, each an index search over the product of
-            # its learners and activities (the pairs one by one as a JSON list would be parsed
-            # element by element again by the join).
-            rows = sqlite_union_rows(
-                self.session,
-                _LATEST_SQLITE_BRANCH,
-                [{"l": sorted(learners), "a": list(acts)} for acts, learners in by_activities.items()],
-                " ORDER BY 6, 7",
-            )
-        latest: Latest = {}
-        for r in rows:  # ordered: the latest row of a (learner, activity) comes last and stays
+            for r in driver_rows(self.session, _LATEST_POSTGRESQL, params):
+                if (mine := latest.get(r[0])) is None:
+                    mine = latest[r[0]] = {}
+                mine[r[1]] = r
+            return latest
+        # SQLite: one branch per set of activities, each an index search over the product of its
+        # learners and activities (the pairs one by one as a JSON list would be parsed element by
+        # element again by the join). Unordered: the latest of each pair is picked here, by the
+        # timestamp's text (SQLite's, in one fixed format, orders as the instants do) and then
+        # the content hash, which took a fifth of the time SQLite took to sort the rows.
+        rows = sqlite_union_rows(
+            self.session,
+            _LATEST_SQLITE_BRANCH,
+            [{"l": sorted(learners), "a": list(acts)} for acts, learners in by_activities.items()],
+        )
+        for r in rows:
             if (mine := latest.get(r[0])) is None:
                 mine = latest[r[0]] = {}
-            mine[r[1]] = r
+            kept = mine.get(r[1])
+            if kept is None or r[5] > kept[5] or (r[5] == kept[5] and r[6] > kept[6]):
+                mine[r[1]] = r
         return latest
 
     def _level_ids(self, comp_id: int) -> list[int]:

@@ -15,7 +15,7 @@ from acquis.core.delivery import Deliverer
 from acquis.core.ingest import ingest
 from acquis.core.models import Award, BadgeClass, Competency, Level, Validation, ValidationEvent, utcnow
 from acquis.core.plugins import PluginHost
-from acquis.core.xapi import parse_batch
+from acquis.core.xapi import content_hash, parse_batch
 from tests import helpers
 from tests.conftest import PUBLIC_URL
 
@@ -234,6 +234,25 @@ def test_a_new_tag_applies_to_completions_already_received(db: Database, host: P
         )
         assert tags.apply_to_past(s, host, est, rule) == 1
     assert statuses(db, "C2") == {"Novice": "validated"}
+
+
+@pytest.mark.parametrize("first", ["done", "withdrawn"])
+def test_statements_of_the_same_instant_are_ordered_by_content_not_by_arrival(
+    db: Database, host: PluginHost, tenant: helpers.Tenant, first: str
+) -> None:
+    """A completion and its withdrawal stamped with the same instant: the one whose content
+    hash is the larger stands, whichever came first (in one batch or in two)."""
+    same = "2030-01-01T10:00:00Z"
+    done = helpers.statement(cmid=1, timestamp=same)
+    withdrawn = helpers.statement(cmid=1, verb="uncompleted", timestamp=same)
+    stands = max((done, withdrawn), key=content_hash)
+    expected = {"Novice": "validated"} if stands is done else {}
+    pair = [done, withdrawn] if first == "done" else [withdrawn, done]
+    send(db, host, pair[0])
+    send(db, host, pair[1])
+    assert {k: v for k, v in statuses(db).items() if v != "revoked"} == expected
+    send(db, host, *reversed(pair))  # both again, in one batch: nothing changes
+    assert {k: v for k, v in statuses(db).items() if v != "revoked"} == expected
 
 
 EVENTS = [
