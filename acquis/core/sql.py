@@ -213,13 +213,14 @@ def _processed_columns(session: Session, tbl: Table, columns: Columns) -> list[S
         process: Callable[[Any], Any] | None = tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if isinstance(tbl.c[name].type, UTCDateTime) and dialect.name == "sqlite":
             process = _sqlite_utc_text
+        first = values[0]
         if process is None:
             processed.append(values)
-        elif isinstance(values[0], datetime):
-            # A batch's rows share their timestamps (received_at, created_at): format each once.
-            # Equal aware datetimes are the same instant, so they convert to the same value.
-            done: dict[Any, Any] = {}
-            processed.append([done[v] if v in done else done.setdefault(v, process(v)) for v in values])
+        elif all(v is first for v in values):
+            # One value for the whole column ([now] * n: received_at, created_at, a status):
+            # converted once. Looking each value up in a dictionary of those done cost more than
+            # converting it, for a column of distinct ones (occurred_at).
+            processed.append([process(first)] * len(values))
         else:
             processed.append([process(v) for v in values])
     return processed
