@@ -108,8 +108,8 @@ def _iri_shaped(text: str) -> bool:
 def _lang_map_first(value: Any) -> str:
     if isinstance(value, dict):
         for preferred in ("fr", "fr-FR", "en", "en-US"):
-            if isinstance(value.get(preferred), str):
-                return str(value[preferred])
+            if isinstance(found := value.get(preferred), str):
+                return str(found)
         for v in value.values():
             if isinstance(v, str):
                 return v
