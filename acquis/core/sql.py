@@ -169,14 +169,12 @@ _SQLITE_DIALECT = sqlite.dialect()
 _SQLITE_BRANCHES_PER_STATEMENT = 200
 
 
-def sqlite_union_rows(
-    session: Session, branch: str, groups: Sequence[dict[str, Any]], order: str = ""
-) -> Iterator[Any]:
+def sqlite_union_rows(session: Session, branch: str, groups: Sequence[dict[str, Any]]) -> Iterator[Any]:
     """SQLite: the rows of ``branch`` for each group, read as UNION ALLs of a bounded size.
 
     ``branch`` names its parameters ``:<key>{i}``; list values go as JSON (``array_param``). A
-    batch touching more groups than one statement may hold is read in several (``order``
-    applies within each: a row met in two groups comes back from both, in the same order).
+    batch touching more groups than one statement may hold is read in several; a row met in
+    two groups comes back from both, in no promised order.
     """
     for start in range(0, len(groups), _SQLITE_BRANCHES_PER_STATEMENT):
         params: dict[str, Any] = {}
@@ -187,7 +185,7 @@ def sqlite_union_rows(
                 params[f"{key}{i}"] = (
                     array_param(session, value) if isinstance(value, list | tuple) else value
                 )
-        yield from driver_rows(session, " UNION ALL ".join(branches) + order, params)
+        yield from driver_rows(session, " UNION ALL ".join(branches), params)
 
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:
