@@ -74,7 +74,8 @@ def driver_cursor(session: Session) -> Iterator[Any]:
 def by_driver(sql: str) -> dict[str, str]:
     """``sql``, written with ``:name`` parameters, in each driver's own style, by dialect name:
     for the small reads of every batch, whose handling by SQLAlchemy cost more than their
-    execution."""
+    execution. Only the parameters are rewritten: a literal ``%`` would need doubling for
+    PostgreSQL's driver, so keep such text in a parameter."""
     return {"sqlite": sql, "postgresql": re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)}
 
 
