@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from acquis.core import establishments
 from acquis.core.db import Database
 from acquis.core.ingest import _IDENTIFIERS_SQL, resolve_learners
@@ -19,7 +21,7 @@ from acquis.core.xapi import CompletionFact, parse_statement
 from tests.helpers import statement
 
 
-def _plan(session: Any, sql: str, params: dict[str, Any]) -> str:
+def _plan(session: Session, sql: str, params: dict[str, Any]) -> str:
     if session.get_bind().dialect.name == "postgresql":
         # The tables are a few rows long here, where PostgreSQL would read them whole.
         session.connection().exec_driver_sql("SET LOCAL enable_seqscan = off")
