@@ -8,7 +8,6 @@ brings the table back fails here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,8 +15,9 @@ from sqlalchemy.orm import Session
 from acquis.core import establishments
 from acquis.core.db import Database
 from acquis.core.ingest import _IDENTIFIERS_SQL, resolve_learners
+from acquis.core.models import utcnow
 from acquis.core.sql import array_param, driver_rows
-from acquis.core.xapi import CompletionFact, parse_statement
+from acquis.core.xapi import parse_batch
 from tests.helpers import statement
 
 
@@ -26,19 +26,14 @@ def _plan(session: Session, sql: str, params: dict[str, Any]) -> str:
         # The tables are a few rows long here, where PostgreSQL would read them whole.
         session.connection().exec_driver_sql("SET LOCAL enable_seqscan = off")
         session.connection().exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-        rows = driver_rows(session, f"EXPLAIN {sql}", params)
-    else:
-        rows = ((detail,) for *_, detail in driver_rows(session, f"EXPLAIN QUERY PLAN {sql}", params))
-    return "\n".join(str(r[0]) for r in rows)
+        return "\n".join(row[0] for row in driver_rows(session, f"EXPLAIN {sql}", params))
+    # SQLite's plan rows end with their text (id, parent, unused, detail).
+    return "\n".join(row[-1] for row in driver_rows(session, f"EXPLAIN QUERY PLAN {sql}", params))
 
 
 def test_identifiers_are_resolved_from_the_lookup_index_alone(db: Database) -> None:
-    received = datetime.now(UTC)
-    facts: list[CompletionFact] = []
-    for user in ("11", "12", "13"):
-        fact = parse_statement(statement(user=user), "statement", received)
-        assert fact is not None
-        facts.append(fact)
+    facts = [f for f in parse_batch([statement(user=u) for u in ("11", "12", "13")], utcnow()) if f]
+    assert len(facts) == 3
     with db.session() as s:
         est, _ = establishments.create(s, "lookup", "Lookup")
         s.flush()
